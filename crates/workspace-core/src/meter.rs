@@ -1,0 +1,108 @@
+//! Measures a body while it streams to storage: counts bytes, hashes them (SHA-256), keeps the
+//! first bytes for MIME sniffing, and cuts the stream off as soon as it passes a size cap.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use crate::mime::SNIFF_LEN;
+use crate::storage::BodyStream;
+
+/// What the meter saw.
+#[derive(Debug)]
+pub(crate) struct Measured {
+    pub bytes: u64,
+    pub sha256_hex: String,
+    pub head: Vec<u8>,
+    /// The body went past the cap (the stream was cut off with an error).
+    pub exceeded: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    bytes: u64,
+    hasher: Sha256,
+    head: Vec<u8>,
+    exceeded: bool,
+}
+
+/// A shared view of a metered stream; read it with [`Meter::finish`] after the stream is done.
+#[derive(Debug, Clone)]
+pub(crate) struct Meter(Arc<Mutex<State>>);
+
+impl Meter {
+    /// Wraps `body`; the returned stream fails once more than `cap` bytes have passed.
+    pub fn wrap<S>(body: S, cap: u64) -> (Self, BodyStream)
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        let stream = body
+            .map(move |chunk| {
+                let chunk = chunk?;
+                let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                s.bytes += chunk.len() as u64;
+                if s.bytes > cap {
+                    s.exceeded = true;
+                    return Err(io::Error::new(io::ErrorKind::FileTooLarge, "size limit exceeded"));
+                }
+                s.hasher.update(&chunk);
+                if s.head.len() < SNIFF_LEN {
+                    let take = (SNIFF_LEN - s.head.len()).min(chunk.len());
+                    s.head.extend_from_slice(&chunk[..take]);
+                }
+                Ok(chunk)
+            })
+            // Stop pulling from the source after the first error.
+            .scan(false, |failed, item| {
+                if *failed {
+                    return futures::future::ready(None);
+                }
+                *failed = item.is_err();
+                futures::future::ready(Some(item))
+            });
+        (Self(state), Box::pin(stream))
+    }
+
+    /// The measurements so far.
+    pub fn finish(&self) -> Measured {
+        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let hasher = std::mem::take(&mut s.hasher);
+        Measured {
+            bytes: s.bytes,
+            sha256_hex: hex::encode(hasher.finalize()),
+            head: std::mem::take(&mut s.head),
+            exceeded: s.exceeded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    #[tokio::test]
+    async fn hashes_counts_and_cuts_off() {
+        let body = futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"def"))]);
+        let (meter, stream) = Meter::wrap(body, 6);
+        let out: Vec<Bytes> = stream.try_collect().await.unwrap();
+        assert_eq!(out.concat(), b"abcdef");
+        let m = meter.finish();
+        assert_eq!(m.bytes, 6);
+        assert!(!m.exceeded);
+        assert_eq!(m.sha256_hex, "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721");
+
+        let body = futures::stream::iter((0..100).map(|_| Ok(Bytes::from_static(b"0123456789"))));
+        let (meter, stream) = Meter::wrap(body, 25);
+        let result: io::Result<Vec<Bytes>> = stream.try_collect().await;
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::FileTooLarge);
+        let m = meter.finish();
+        assert!(m.exceeded);
+        assert_eq!(m.bytes, 30, "stops pulling right after the cap");
+    }
+}

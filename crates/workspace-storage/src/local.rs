@@ -1,0 +1,247 @@
+//! `LocalStorage`: blobs as files under a root directory.
+//!
+//! A write goes to `{root}/tmp/{random}`, is fsynced, then renamed to `{root}/objects/{key}` and
+//! the parent directory is fsynced, so a crash never leaves a half-written file at a final key.
+//! Keys are checked segment by segment and the joined path must stay under the root.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use workspace_core::{BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, StorageError, WorkspaceStorageBackend};
+
+/// Bytes gathered before one blocking write.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Bytes per chunk of a read stream.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Files on local disk.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    objects: PathBuf,
+    tmp: PathBuf,
+}
+
+impl LocalStorage {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
+        let root = root.as_ref();
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&objects)?;
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { objects, tmp })
+    }
+
+    /// The file that holds `key`. Refuses anything that would not stay inside the root.
+    pub fn path_for(&self, key: &BlobKey) -> Result<PathBuf, StorageError> {
+        let relative = Path::new(key.as_str());
+        let contained = relative.components().all(|c| matches!(c, Component::Normal(_)));
+        let path = self.objects.join(relative);
+        if !contained || !path.starts_with(&self.objects) {
+            return Err(StorageError::InvalidKey(key.to_string()));
+        }
+        Ok(path)
+    }
+
+    fn key_for(&self, path: &Path) -> Option<BlobKey> {
+        let relative = path.strip_prefix(&self.objects).ok()?;
+        let text: Vec<&str> = relative.components().map(|c| c.as_os_str().to_str()).collect::<Option<_>>()?;
+        BlobKey::parse(&text.join("/")).ok()
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[async_trait]
+impl WorkspaceStorageBackend for LocalStorage {
+    fn storage_path(&self, key: &BlobKey) -> String {
+        format!("local://{key}")
+    }
+
+    async fn put(&self, key: &BlobKey, mut body: BodyStream) -> Result<u64, StorageError> {
+        let final_path = self.path_for(key)?;
+        let tmp_path = self.tmp.join(uuid::Uuid::new_v4().simple().to_string());
+        let mut file = Some(
+            blocking({
+                let tmp_path = tmp_path.clone();
+                move || std::fs::File::create_new(tmp_path)
+            })
+            .await?,
+        );
+        let mut written = 0u64;
+        let mut batch = BytesMut::with_capacity(WRITE_BATCH);
+
+        // Writes the batch on a blocking thread and hands the file back.
+        async fn flush(file: &mut Option<std::fs::File>, batch: &mut BytesMut) -> io::Result<()> {
+            let Some(mut f) = file.take() else { return Err(io::Error::other("file already closed")) };
+            let data = batch.split().freeze();
+            let f = blocking(move || f.write_all(&data).map(|()| f)).await?;
+            *file = Some(f);
+            Ok(())
+        }
+
+        let result: Result<(), StorageError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk: Bytes = chunk.map_err(StorageError::Body)?;
+                written += chunk.len() as u64;
+                batch.extend_from_slice(&chunk);
+                if batch.len() >= WRITE_BATCH {
+                    flush(&mut file, &mut batch).await?;
+                }
+            }
+            flush(&mut file, &mut batch).await?;
+            let f = file.take().ok_or_else(|| StorageError::Other("file already closed".into()))?;
+            let (tmp, dest) = (tmp_path.clone(), final_path.clone());
+            blocking(move || {
+                f.sync_all()?;
+                drop(f);
+                let parent = dest.parent().ok_or_else(|| io::Error::other("object path has no parent"))?;
+                std::fs::create_dir_all(parent)?;
+                std::fs::rename(&tmp, &dest)?;
+                sync_dir(parent)
+            })
+            .await?;
+            Ok(())
+        }
+        .await;
+
+        if let Err(err) = result {
+            drop(file);
+            let _ = tokio::fs::remove_file(&tmp_path).await;
+            return Err(err);
+        }
+        Ok(written)
+    }
+
+    async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<GetResult, StorageError> {
+        let path = self.path_for(key)?;
+        let name = key.to_string();
+        let (file, size, range) = blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(StorageError::NotFound(name))),
+                other => other?,
+            };
+            let size = file.metadata()?.len();
+            let range = match range {
+                Some(r) => match r.resolve(size) {
+                    Ok(range) => range,
+                    Err(e) => return Ok(Err(e)),
+                },
+                None => 0..size,
+            };
+            file.seek(SeekFrom::Start(range.start))?;
+            Ok(Ok((file, size, range)))
+        })
+        .await??;
+        let remaining = range.end - range.start;
+        let stream = futures::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let (file, buf) = blocking(move || {
+                let mut buf = vec![0u8; want];
+                let mut filled = 0;
+                while filled < want {
+                    match file.read(&mut buf[filled..])? {
+                        0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shrank while reading")),
+                        n => filled += n,
+                    }
+                }
+                Ok((file, buf))
+            })
+            .await
+            .map_err(StorageError::Io)?;
+            let n = buf.len() as u64;
+            Ok(Some((Bytes::from(buf), (file, remaining - n))))
+        });
+        Ok(GetResult { size, range, stream: Box::pin(stream) })
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        let path = self.path_for(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<ObjectMeta>, StorageError> {
+        let path = self.path_for(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(Some(ObjectMeta { key: key.clone(), size: meta.len(), last_modified: meta.modified()? })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        let this = self.clone();
+        let prefix = prefix.to_owned();
+        Ok(blocking(move || {
+            let mut out = Vec::new();
+            let mut dirs = vec![this.objects.clone()];
+            while let Some(dir) = dirs.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    other => other?,
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let file_type = entry.file_type()?;
+                    let path = entry.path();
+                    if file_type.is_dir() {
+                        dirs.push(path);
+                    } else if file_type.is_file()
+                        && let Some(key) = this.key_for(&path)
+                        && key.as_str().starts_with(&prefix)
+                    {
+                        let meta = entry.metadata()?;
+                        out.push(ObjectMeta { key, size: meta.len(), last_modified: meta.modified()? });
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await?)
+    }
+
+    async fn purge_incomplete(&self, older_than: Duration) -> Result<u64, StorageError> {
+        let tmp = self.tmp.clone();
+        Ok(blocking(move || {
+            let now = SystemTime::now();
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&tmp)? {
+                let entry = entry?;
+                let age = now.duration_since(entry.metadata()?.modified()?).unwrap_or_default();
+                if age >= older_than {
+                    match std::fs::remove_file(entry.path()) {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        _ => removed += 1,
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await?)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        tokio::fs::metadata(&self.objects).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! The conformance suite on the in-memory and local backends, plus what only local disk can break.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use workspace_core::{BlobKey, InMemoryStorage, Storage, WorkspaceStorageBackend};
+use workspace_storage::{LocalStorage, conformance};
+
+#[tokio::test]
+async fn memory_backend_conforms() {
+    conformance::run_all(&Storage::new(InMemoryStorage::new())).await;
+}
+
+#[tokio::test]
+async fn local_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::run_all(&Storage::new(LocalStorage::new(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn keys_never_resolve_outside_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStorage::new(dir.path().join("root")).unwrap();
+    for bad in ["../escape", "a/../../b", "/etc/passwd", "a//b", "./a", "a\\..\\b", "..", "a/.."] {
+        assert!(BlobKey::parse(bad).is_err(), "{bad:?} is not a key");
+    }
+    // Every key that does parse stays under the root.
+    for good in ["a", "workspaces/x/y", "...", "a..b", ".hidden/x"] {
+        let key = BlobKey::parse(good).unwrap();
+        let path = local.path_for(&key).unwrap();
+        assert!(path.starts_with(dir.path().canonicalize().unwrap().join("root/objects")), "{good:?} -> {path:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_write_never_appears_at_the_final_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStorage::new(dir.path()).unwrap();
+    let key = BlobKey::parse("workspaces/w/f").unwrap();
+    // 3 MiB arrive, then the client disconnects: more than one write batch reached the disk.
+    let err = local.put(&key, conformance::failing_body(3 * 1024 * 1024)).await.unwrap_err();
+    assert!(err.to_string().contains("client went away"), "{err}");
+    let final_path = local.path_for(&key).unwrap();
+    assert!(!final_path.exists(), "no partial file at the final key");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "the temp file was removed: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn a_crash_mid_write_leaves_only_a_temp_file_that_is_never_listed_and_is_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStorage::new(dir.path()).unwrap();
+    // What a process killed mid-write leaves behind: a temp file, nothing under objects/.
+    std::fs::write(dir.path().join("tmp/deadbeef"), b"half a file").unwrap();
+    local.put(&BlobKey::parse("workspaces/w/done").unwrap(), conformance::body_of(b"x", 1)).await.unwrap();
+    let listed = local.list("").await.unwrap();
+    assert_eq!(listed.len(), 1, "only completed objects are listed: {listed:?}");
+    assert_eq!(local.purge_incomplete(Duration::from_secs(3600)).await.unwrap(), 0, "young leftovers are kept");
+    assert_eq!(local.purge_incomplete(Duration::ZERO).await.unwrap(), 1);
+    assert!(!dir.path().join("tmp/deadbeef").exists());
+}
+
+#[tokio::test]
+async fn storage_paths_do_not_leak_the_host_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::new(LocalStorage::new(dir.path()).unwrap());
+    let key = BlobKey::parse("workspaces/w/f").unwrap();
+    storage.put_bytes(&key, Bytes::from_static(b"x")).await.unwrap();
+    assert_eq!(storage.storage_path(&key), "local://workspaces/w/f");
+}
