@@ -95,8 +95,11 @@ struct EnvInner {
 
 impl ExecEnv {
     /// Builds the environment.
+    /// The fetcher's body cap is lowered to `max_media_bytes` when that is smaller.
     pub fn new(config: ExecConfig) -> Self {
-        let fetcher = Fetcher::new(config.fetch.clone());
+        let mut fetch = config.fetch.clone();
+        fetch.max_body_bytes = fetch.max_body_bytes.min(config.max_media_bytes);
+        let fetcher = Fetcher::new(fetch);
         Self { inner: Arc::new(EnvInner { config, fetcher, temp_lock: tokio::sync::Mutex::new(()) }) }
     }
 
