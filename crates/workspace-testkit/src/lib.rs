@@ -4,6 +4,10 @@
 //! PostgreSQL comes from `WS_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 //! When it cannot be reached the PostgreSQL variant of a test is skipped with a message, except
 //! under `CI=true`, where it fails: CI must never pass by skipping.
+//!
+//! `WS_TEST_STORAGE` picks the backend: `local` (default), `memory`, or `gcs`, which gives every
+//! `TestEnv` a fresh bucket of its own on the emulator at `WS_GCS_ENDPOINT` (see
+//! `scripts/fake-gcs.sh`), so suites that list `workspaces/` stay isolated.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod faulty;
@@ -13,7 +17,7 @@ use std::sync::OnceLock;
 use sea_orm::{ConnectionTrait, Database, DbBackend};
 use workspace_core::{Db, InMemoryStorage, Storage};
 use workspace_migrations::{Migrator, MigratorTrait};
-use workspace_storage::LocalStorage;
+use workspace_storage::{GcsCredentials, GcsStorage, LocalStorage};
 
 pub use faulty::{CountingBody, Faults, FaultyStorage};
 
@@ -34,7 +38,7 @@ pub enum DbKind {
 pub struct TestEnv {
     /// The database.
     pub db: Db,
-    /// The backend selected by `WS_TEST_STORAGE` (`local` default, or `memory`).
+    /// The backend selected by `WS_TEST_STORAGE` (`local` default, `memory`, or `gcs`).
     pub storage: Storage,
     /// Which database this is.
     pub kind: DbKind,
@@ -59,6 +63,7 @@ impl TestEnv {
         Migrator::up(db.conn(), None).await.unwrap();
         let storage = match std::env::var("WS_TEST_STORAGE").as_deref() {
             Ok("memory") => Storage::new(InMemoryStorage::new()),
+            Ok("gcs") => Storage::new(fresh_gcs_bucket().await),
             _ => Storage::new(LocalStorage::new(dir.path().join("blobs")).unwrap()),
         };
         Some(Self { db, storage, kind, _dir: dir, pg })
@@ -96,6 +101,22 @@ impl TestEnv {
     pub fn postgres_url(&self) -> Option<&str> {
         self.pg.as_ref().map(|pg| pg.url.as_str())
     }
+}
+
+/// A bucket of its own on the GCS emulator (or service) at `WS_GCS_ENDPOINT`, created through the
+/// JSON API. Credentials come from `WS_GCS_CREDENTIALS`, anonymous when unset.
+async fn fresh_gcs_bucket() -> GcsStorage {
+    let endpoint = std::env::var("WS_GCS_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+        panic!("WS_TEST_STORAGE=gcs needs WS_GCS_ENDPOINT: run `eval \"$(scripts/fake-gcs.sh start)\"`")
+    });
+    let credentials = match std::env::var("WS_GCS_CREDENTIALS") {
+        Ok(setting) if !setting.trim().is_empty() => GcsCredentials::from_setting(Some(&setting)),
+        _ => GcsCredentials::Anonymous,
+    };
+    let bucket = format!("ws-test-{}", uuid::Uuid::new_v4().simple());
+    let gcs = GcsStorage::new(bucket, Some(endpoint), &credentials).await.unwrap();
+    gcs.create_bucket().await.unwrap();
+    gcs
 }
 
 /// A PostgreSQL database created for one test and dropped (forcibly) when the test ends.
