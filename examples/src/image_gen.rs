@@ -117,7 +117,8 @@ impl Block for ImageGenerationBlock {
         }
         let url = format!("{}/v1/images/generations", self.config.base_url.trim_end_matches('/'));
         let body = json!({ "model": self.config.model, "prompt": input.prompt, "n": 1, "size": input.size });
-        let mut request = FetchRequest::post(url, "application/json", body.to_string())?.header("Accept", "application/json")?;
+        let mut request =
+            FetchRequest::post(url, "application/json", body.to_string())?.header("Accept", "application/json")?;
         if let Some(key) = &self.config.api_key {
             request = request.header("Authorization", &format!("Bearer {key}"))?;
         }
@@ -131,7 +132,8 @@ impl Block for ImageGenerationBlock {
         }
         let parsed: ApiResponse = serde_json::from_slice(&response.body)
             .map_err(|e| ExecError::Block(format!("the images API answered with unexpected JSON: {e}")))?;
-        let first = parsed.data.into_iter().next().ok_or_else(|| ExecError::Block("the API returned no image".into()))?;
+        let first =
+            parsed.data.into_iter().next().ok_or_else(|| ExecError::Block("the API returned no image".into()))?;
         let source = match (first.b64_json, first.url) {
             (Some(b64), _) => {
                 let bytes = base64::engine::general_purpose::STANDARD

@@ -38,7 +38,12 @@ async fn world(env: &TestEnv) -> World {
     )
     .await
     .unwrap();
-    let run = GraphRun { user_id: user, graph_id: "g".into(), graph_version: 1, graph_exec_id: GraphExecId::new("x1").unwrap() };
+    let run = GraphRun {
+        user_id: user,
+        graph_id: "g".into(),
+        graph_version: 1,
+        graph_exec_id: GraphExecId::new("x1").unwrap(),
+    };
     let bare = ExecutionContext::new(&exec, run).for_node("node", "node-exec");
     let ctx = bare.clone().with_workspace(manager.clone()).unwrap();
     World { manager, ctx, bare, _temp: temp }
@@ -70,7 +75,11 @@ fn sample_png(width: u32, height: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-db_tests!(qr_block_stores_a_png, thumbnail_block_reads_a_workspace_reference, image_generation_block_stores_both_answers);
+db_tests!(
+    qr_block_stores_a_png,
+    thumbnail_block_reads_a_workspace_reference,
+    image_generation_block_stores_both_answers
+);
 
 async fn qr_block_stores_a_png(env: TestEnv) {
     let w = world(&env).await;
@@ -118,11 +127,15 @@ async fn image_generation_block_stores_both_answers(env: TestEnv) {
     let server = TestServer::start(move |req| {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         match (req.method.as_str(), req.path.as_str(), body["prompt"].as_str()) {
-            ("POST", "/v1/images/generations", Some("a cat")) => {
-                Reply::ok("application/json", json!({"data": [{"b64_json": b64, "revised_prompt": "a cute cat"}]}).to_string())
-            }
+            ("POST", "/v1/images/generations", Some("a cat")) => Reply::ok(
+                "application/json",
+                json!({"data": [{"b64_json": b64, "revised_prompt": "a cute cat"}]}).to_string(),
+            ),
             ("POST", "/v1/images/generations", Some("a dog")) => {
-                let url = format!("http://127.0.0.1:{}/files/dog.png", port_in_handler.load(std::sync::atomic::Ordering::SeqCst));
+                let url = format!(
+                    "http://127.0.0.1:{}/files/dog.png",
+                    port_in_handler.load(std::sync::atomic::Ordering::SeqCst)
+                );
                 Reply::ok("application/json", json!({"data": [{"url": url}]}).to_string())
             }
             ("POST", "/v1/images/generations", _) => Reply::Full {
@@ -138,7 +151,8 @@ async fn image_generation_block_stores_both_answers(env: TestEnv) {
     port.store(server.port(), std::sync::atomic::Ordering::SeqCst);
     let registry = blocks(&format!("http://127.0.0.1:{}/", server.port()));
 
-    let out = registry.run("openai_image_generation", json!({"prompt": "a cat", "size": "256x256"}), &w.ctx).await.unwrap();
+    let out =
+        registry.run("openai_image_generation", json!({"prompt": "a cat", "size": "256x256"}), &w.ctx).await.unwrap();
     assert_eq!(out["revised_prompt"], "a cute cat");
     let (info, bytes) = w.manager.read_file_by_id(file_id(&out["image"])).await.unwrap();
     assert_eq!((info.mime_type.as_str(), &bytes[..]), ("image/png", &png[..]));
@@ -146,7 +160,10 @@ async fn image_generation_block_stores_both_answers(env: TestEnv) {
     assert_eq!(request.header("authorization"), Some("Bearer sk-test"));
     assert_eq!(request.header("content-type"), Some("application/json"));
     let sent: Value = serde_json::from_slice(&request.body).unwrap();
-    assert_eq!((sent["model"].as_str(), sent["size"].as_str(), sent["n"].as_u64()), (Some("img-1"), Some("256x256"), Some(1)));
+    assert_eq!(
+        (sent["model"].as_str(), sent["size"].as_str(), sent["n"].as_u64()),
+        (Some("img-1"), Some("256x256"), Some(1))
+    );
 
     let out = registry.run("openai_image_generation", json!({"prompt": "a dog"}), &w.ctx).await.unwrap();
     let (info, bytes) = w.manager.read_file_by_id(file_id(&out["image"])).await.unwrap();

@@ -76,11 +76,7 @@ impl DataUri {
         let (header, payload) = rest.split_once(',').ok_or(DataUriError::MissingComma)?;
         let mut parts = header.split(';');
         let media_type = parts.next().unwrap_or_default();
-        let mime = if media_type.is_empty() {
-            DEFAULT_MEDIA_TYPE.to_owned()
-        } else {
-            parse_media_type(media_type)?
-        };
+        let mime = if media_type.is_empty() { DEFAULT_MEDIA_TYPE.to_owned() } else { parse_media_type(media_type)? };
         let params: Vec<&str> = parts.collect();
         let mut base64 = false;
         let mut name = None;
@@ -253,7 +249,10 @@ mod tests {
         let text = DataUri::format("image/png", Some("a b.png"), b"\x89PNG");
         assert_eq!(text, "data:image/png;name=a%20b.png;base64,iVBORw==");
         let back = DataUri::parse(&text, CAP).unwrap();
-        assert_eq!((back.mime.as_str(), back.name.as_deref(), &back.data[..]), ("image/png", Some("a b.png"), &b"\x89PNG"[..]));
+        assert_eq!(
+            (back.mime.as_str(), back.name.as_deref(), &back.data[..]),
+            ("image/png", Some("a b.png"), &b"\x89PNG"[..])
+        );
         assert!(DataUri::format("not a mime", None, b"x").starts_with("data:application/octet-stream;base64,"));
     }
 }

@@ -292,12 +292,8 @@ impl Fetcher {
             let location = hop.response.headers().get(header::LOCATION).cloned();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED || status == StatusCode::MULTIPLE_CHOICES
             {
-                let content_type = hop
-                    .response
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let content_type =
+                    hop.response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
                 let body = self.read_body(hop).await?;
                 return Ok(FetchResponse { status: status.as_u16(), url: url.into(), content_type, body });
             }

@@ -14,6 +14,8 @@ pub use block::{Block, BlockRegistry, parse_input};
 pub use context::{ExecConfig, ExecEnv, ExecutionContext, GraphExecId, GraphRun};
 pub use data_uri::{DataUri, DataUriError};
 pub use error::ExecError;
-pub use fetch::{FetchConfig, FetchError, FetchRequest, FetchResponse, Fetcher, Resolver, StaticResolver, SystemResolver};
+pub use fetch::{
+    FetchConfig, FetchError, FetchRequest, FetchResponse, Fetcher, Resolver, StaticResolver, SystemResolver,
+};
 pub use media::{MediaFile, MediaKind, MediaReturnFormat, store_media_file};
 pub use temp::DEFAULT_TEMP_DIR_CAP;

@@ -6,9 +6,7 @@ mod common;
 
 use base64::Engine;
 use common::{Reply, TestServer};
-use workspace_core::{
-    FileId, FileSource, NewFile, SessionId, UserId, WorkspaceError, WorkspaceManager, WorkspaceUri,
-};
+use workspace_core::{FileId, FileSource, NewFile, SessionId, UserId, WorkspaceError, WorkspaceManager, WorkspaceUri};
 use workspace_exec::{
     DataUriError, ExecConfig, ExecEnv, ExecError, ExecutionContext, FetchConfig, GraphExecId, GraphRun, MediaFile,
     MediaReturnFormat::{ForBlockOutput, ForExternalApi, ForLocalProcessing},
@@ -194,7 +192,8 @@ async fn workspace_refs_are_checked(env: TestEnv) {
     let exec = exec_env(&temp, |c| c.max_media_bytes = 16);
     let alice = manager(&env, "alice", None).await;
     let eve = manager(&env, "eve", None).await;
-    let secret = alice.write_bytes(NewFile::new(alice.resolve_path("secret.txt").unwrap()), "top secret").await.unwrap();
+    let secret =
+        alice.write_bytes(NewFile::new(alice.resolve_path("secret.txt").unwrap()), "top secret").await.unwrap();
     let big = eve.write_bytes(NewFile::new(eve.resolve_path("big.txt").unwrap()), "x".repeat(17)).await.unwrap();
     let ctx = ExecutionContext::new(&exec, run("eve")).with_workspace(eve.clone()).unwrap();
     for format in [ForLocalProcessing, ForExternalApi, ForBlockOutput] {

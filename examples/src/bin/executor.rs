@@ -27,7 +27,12 @@ async fn main() -> anyhow::Result<()> {
 
     // One graph execution with two nodes.
     let exec_id = GraphExecId::new("demo-exec-1")?;
-    let run = GraphRun { user_id: user, graph_id: "qr-then-thumbnail".into(), graph_version: 1, graph_exec_id: exec_id.clone() };
+    let run = GraphRun {
+        user_id: user,
+        graph_id: "qr-then-thumbnail".into(),
+        graph_version: 1,
+        graph_exec_id: exec_id.clone(),
+    };
     let graph = ExecutionContext::new(&env, run).with_workspace(workspace.clone())?;
 
     let qr = registry.run("qr_code", json!({ "text": text }), &graph.for_node("qr", "qr-exec-1")).await?;
