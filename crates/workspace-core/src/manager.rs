@@ -61,6 +61,18 @@ impl WorkspaceManager {
         Ok(Self::new(db, storage, user_id, workspace_id, session_id))
     }
 
+    /// A manager for an existing workspace by id (for example from a signed link), outside any
+    /// session. NotFound when the workspace does not exist.
+    pub async fn for_workspace(db: Db, storage: Storage, workspace_id: WorkspaceId) -> Result<Self> {
+        let row = user_workspace::Entity::find_by_id(workspace_id.as_uuid())
+            .one(db.conn())
+            .await?
+            .ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace_id}")))?;
+        let user = UserId::new(row.user_id)
+            .map_err(|e| WorkspaceError::InvalidInput(format!("stored user id is invalid: {e}")))?;
+        Ok(Self::new(db, storage, user, workspace_id, None))
+    }
+
     /// Replaces the limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -130,7 +142,7 @@ impl WorkspaceManager {
         if existing.is_some() && !new.overwrite {
             return Err(WorkspaceError::Conflict(new.path.to_string()));
         }
-        let replaced = existing.as_ref().map_or(0, |row| size_of(row));
+        let replaced = existing.as_ref().map_or(0, size_of);
         let used = self.used_bytes(self.db.conn()).await?.0;
         let room = self.limits.quota_bytes.saturating_sub(used).saturating_add(replaced);
         let cap = self.limits.max_file_size.min(room);
@@ -219,7 +231,7 @@ impl WorkspaceManager {
         if existing.is_some() && !overwrite {
             return Err(WorkspaceError::Conflict(row.path));
         }
-        let replaced = existing.as_ref().map_or(0, |row| size_of(row));
+        let replaced = existing.as_ref().map_or(0, size_of);
         let used = self.used_bytes(&txn).await?.0;
         let new_size = size_of(&row);
         if used - replaced.min(used) + new_size > self.limits.quota_bytes {

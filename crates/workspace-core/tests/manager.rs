@@ -1,5 +1,6 @@
 //! The WorkspaceManager suite. Every test runs on SQLite and on PostgreSQL (each in a database of
 //! its own), against the backend chosen by `WS_TEST_STORAGE` (local disk by default).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,0 +1,95 @@
+//! The one place where errors become HTTP status codes and `{"error", "message"}` bodies.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use workspace_core::{StorageError, WorkspaceError};
+
+use crate::auth::AuthError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A domain error from the manager.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// Missing or invalid credentials.
+    #[error(transparent)]
+    Unauthorized(AuthError),
+    /// A signed link that is invalid or expired. The message says nothing about the file.
+    #[error("invalid or expired link")]
+    BadLink,
+    /// Malformed request; the message names the rule.
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    /// The request body is not what the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// No route or resource.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `not_found`, `quota_exceeded`.
+    pub error: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Status and stable code for this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Workspace(err) => match err {
+                WorkspaceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                WorkspaceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                WorkspaceError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                WorkspaceError::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
+                WorkspaceError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
+                WorkspaceError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+                WorkspaceError::Storage(StorageError::RangeNotSatisfiable { .. }) => {
+                    (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+                }
+                WorkspaceError::Storage(StorageError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+                WorkspaceError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+                WorkspaceError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_error"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            },
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadLink => (StatusCode::FORBIDDEN, "invalid_link"),
+            Self::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
+            Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        // Server-side failures are logged in full and answered without internals.
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+            match status {
+                StatusCode::SERVICE_UNAVAILABLE => "the database is unavailable; try again".to_owned(),
+                _ => "internal error; the server log has details".to_owned(),
+            }
+        } else {
+            self.to_string()
+        };
+        let mut response = (status, Json(ErrorBody { error: code.to_owned(), message })).into_response();
+        if let Self::Workspace(WorkspaceError::Storage(StorageError::RangeNotSatisfiable { size })) = &self
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,68 @@
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod disposition;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod range;
+pub mod routes;
+pub mod signed_link;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use auth::{AuthError, JwtConfig};
+pub use error::ApiError;
+pub use signed_link::LinkSigner;
+pub use state::{ApiConfig, AppState};
+
+/// Every route as (method, path template), in the order of the router. The OpenAPI test checks
+/// each one is documented.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/workspace/files"),
+    ("post", "/api/workspace/files"),
+    ("get", "/api/workspace/files/{id}"),
+    ("delete", "/api/workspace/files/{id}"),
+    ("get", "/api/workspace/files/{id}/download"),
+    ("post", "/api/workspace/files/{id}/link"),
+    ("get", "/api/workspace/usage"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+];
+
+/// Longest time a request may take to produce its response head.
+pub const DEFAULT_LINK_TTL_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    use routes::{download, files, health, links, upload, usage};
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/api/workspace/files", get(files::list_files).post(upload::upload_file))
+        .route("/api/workspace/files/{id}", get(files::get_file).delete(files::delete_file))
+        .route("/api/workspace/files/{id}/download", get(download::download_file))
+        .route("/api/workspace/files/{id}/link", post(links::create_link))
+        .route("/api/workspace/usage", get(usage::usage))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
+    api.fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

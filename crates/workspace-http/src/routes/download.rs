@@ -1,0 +1,180 @@
+//! Streaming downloads with ranges, conditional requests and the stored-XSS defences: files are
+//! served with `nosniff`, active types (HTML, SVG, XML, scripts…) only as attachments under a
+//! sandboxing CSP, and nothing is cached unless a signed link allows private caching.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use workspace_core::{FileInfo, WorkspaceId, WorkspaceManager};
+
+use crate::auth::authenticate;
+use crate::disposition::{Disposition, content_disposition};
+use crate::error::{ApiError, ErrorBody};
+use crate::range::parse_range;
+use crate::routes::parse_file_id;
+use crate::state::AppState;
+
+/// Download options and, for signed links, the signature.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// `inline` or `attachment` (default). Active content types are always attachments.
+    pub disposition: Option<String>,
+    /// Signed link: workspace id.
+    pub w: Option<String>,
+    /// Signed link: expiry (seconds since the epoch).
+    pub exp: Option<i64>,
+    /// Signed link: signature.
+    pub sig: Option<String>,
+}
+
+/// Types a browser may show inline without running anything.
+fn inline_safe(mime: &str) -> bool {
+    let essence = workspace_core::mime::essence(mime);
+    matches!(
+        essence.as_str(),
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "text/plain"
+            | "text/csv"
+            | "text/markdown"
+            | "application/json"
+            | "application/pdf"
+    ) || essence.starts_with("video/")
+        || essence.starts_with("audio/")
+}
+
+/// Who is asking: a bearer token or a signed link.
+enum Caller {
+    Bearer,
+    Link { expires: i64 },
+}
+
+async fn resolve_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &DownloadQuery,
+    id: workspace_core::FileId,
+) -> Result<(WorkspaceManager, Caller), ApiError> {
+    if let Some(sig) = &query.sig {
+        let now = chrono::Utc::now().timestamp();
+        let workspace: WorkspaceId = query.w.as_deref().and_then(|w| w.parse().ok()).ok_or(ApiError::BadLink)?;
+        let expires = query.exp.ok_or(ApiError::BadLink)?;
+        if !state.config().links.verify(workspace, id, expires, sig, now) {
+            return Err(ApiError::BadLink);
+        }
+        let manager = WorkspaceManager::for_workspace(state.db().clone(), state.storage().clone(), workspace)
+            .await
+            .map_err(|_| ApiError::BadLink)?;
+        return Ok((manager, Caller::Link { expires }));
+    }
+    let user = authenticate(headers, state.jwt())?;
+    Ok((state.manager(&user, None).await?, Caller::Bearer))
+}
+
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}
+
+fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+fn common_headers(info: &FileInfo, etag: &str, caller: &Caller) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    insert(&mut headers, header::ETAG, etag);
+    insert(&mut headers, header::LAST_MODIFIED, &httpdate::fmt_http_date(info.created_at.into()));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let cache = match caller {
+        Caller::Bearer => "private, no-store".to_owned(),
+        Caller::Link { expires } => {
+            format!("private, max-age={}", (expires - chrono::Utc::now().timestamp()).clamp(0, 86_400))
+        }
+    };
+    insert(&mut headers, header::CACHE_CONTROL, &cache);
+    headers
+}
+
+/// Downloads a file (streamed; single byte ranges; conditional requests).
+#[utoipa::path(get, path = "/api/workspace/files/{id}/download",
+    params(("id" = String, Path, description = "File id"), DownloadQuery,
+        ("Range" = Option<String>, Header, description = "A single byte range, e.g. bytes=0-99"),
+        ("If-None-Match" = Option<String>, Header, description = "ETag from an earlier response")),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "A byte range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 302, description = "Redirect to a signed storage URL"),
+        (status = 304, description = "Not modified"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 416, body = ErrorBody)))]
+pub async fn download_file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DownloadQuery>,
+    request_headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_file_id(&id)?;
+    let requested = match query.disposition.as_deref() {
+        None | Some("attachment") => Disposition::Attachment,
+        Some("inline") => Disposition::Inline,
+        Some(_) => {
+            return Err(ApiError::BadRequest("invalid_input", "`disposition` must be inline or attachment".into()));
+        }
+    };
+    let (manager, caller) = resolve_caller(&state, &request_headers, &query, id).await?;
+    let info = manager.get_file_info(id).await?;
+    let etag = format!("\"{}\"", info.checksum);
+    let mut headers = common_headers(&info, &etag, &caller);
+
+    let header_str = |name: header::HeaderName| request_headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(inm) = header_str(header::IF_NONE_MATCH)
+        && etag_matches(inm, &etag)
+    {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+
+    if state.config().redirect_downloads
+        && let Some(url) = manager.get_download_url(id, std::time::Duration::from_secs(300)).await?
+    {
+        insert(&mut headers, header::LOCATION, &url);
+        return Ok((StatusCode::FOUND, headers).into_response());
+    }
+
+    // If-Range with a different validator means "send everything".
+    let range_allowed = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
+    let range = header_str(header::RANGE).filter(|_| range_allowed).and_then(parse_range);
+
+    let (info, get) = manager.open_read(id, range).await?;
+    let safe = inline_safe(&info.mime_type);
+    let disposition = if safe { requested } else { Disposition::Attachment };
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(disposition, &info.name));
+    if workspace_core::mime::essence(&info.mime_type) != "application/pdf" {
+        // Chrome's PDF viewer refuses sandboxed documents; PDFs run no script of ours either way.
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    }
+    insert(&mut headers, header::CONTENT_TYPE, &info.mime_type);
+    let length = get.range.end - get.range.start;
+    insert(&mut headers, header::CONTENT_LENGTH, &length.to_string());
+    let status = if range.is_some() {
+        insert(
+            &mut headers,
+            header::CONTENT_RANGE,
+            &format!("bytes {}-{}/{}", get.range.start, get.range.end - 1, get.size),
+        );
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, headers, Body::from_stream(get.stream)).into_response())
+}

@@ -1,0 +1,159 @@
+//! Listing, file info and delete.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use workspace_core::{FileInfo, FileSource, SessionId};
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::parse_file_id;
+use crate::state::AppState;
+
+/// A stored file as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileInfoResponse {
+    /// File id.
+    pub id: uuid::Uuid,
+    /// Display name.
+    pub name: String,
+    /// Virtual path.
+    pub path: String,
+    /// MIME type.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// SHA-256 of the content (hex).
+    pub checksum: String,
+    /// Metadata object.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// upload | execution | copilot | import.
+    pub source: String,
+    /// Session that wrote it.
+    pub source_session_id: Option<String>,
+    /// Execution that wrote it.
+    pub source_exec_id: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// `workspace://{id}#{mime}` reference.
+    pub uri: String,
+    /// The authenticated download route.
+    pub download_url: String,
+}
+
+impl From<FileInfo> for FileInfoResponse {
+    fn from(info: FileInfo) -> Self {
+        let uri = info.uri().to_string();
+        let download_url = format!("/api/workspace/files/{}/download", info.id);
+        Self {
+            id: info.id.as_uuid(),
+            name: info.name,
+            path: info.path,
+            mime_type: info.mime_type,
+            size_bytes: info.size_bytes,
+            checksum: info.checksum,
+            metadata: info.metadata,
+            source: source_name(info.source).to_owned(),
+            source_session_id: info.source_session_id,
+            source_exec_id: info.source_exec_id,
+            created_at: info.created_at,
+            updated_at: info.updated_at,
+            uri,
+            download_url,
+        }
+    }
+}
+
+fn source_name(source: FileSource) -> &'static str {
+    source.as_str()
+}
+
+/// A page of files.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileListResponse {
+    /// Files in path order.
+    pub files: Vec<FileInfoResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Listing parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Folder to list (segment-aligned); relative prefixes resolve inside the session.
+    pub path_prefix: Option<String>,
+    /// Session whose folder is listed by default.
+    pub session_id: Option<String>,
+    /// List the whole workspace instead of one session.
+    #[serde(default)]
+    pub include_all_sessions: bool,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub(crate) fn session_of(raw: Option<&str>) -> Result<Option<SessionId>, ApiError> {
+    raw.filter(|s| !s.is_empty())
+        .map(|s| SessionId::new(s).map_err(|e| ApiError::BadRequest("invalid_session", e.to_string())))
+        .transpose()
+}
+
+/// Lists live files.
+#[utoipa::path(get, path = "/api/workspace/files", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = FileListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_files(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<FileListResponse>, ApiError> {
+    let session = session_of(query.session_id.as_deref())?;
+    let manager = state.manager(&user, session).await?;
+    let page = manager
+        .list_files(
+            query.path_prefix.as_deref(),
+            query.include_all_sessions,
+            query.limit.unwrap_or(100),
+            query.cursor.as_deref(),
+        )
+        .await?;
+    Ok(Json(FileListResponse {
+        files: page.files.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Info of one file.
+#[utoipa::path(get, path = "/api/workspace/files/{id}", params(("id" = String, Path, description = "File id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = FileInfoResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_file(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<FileInfoResponse>, ApiError> {
+    let id = parse_file_id(&id)?;
+    let info = state.manager(&user, None).await?.get_file_info(id).await?;
+    Ok(Json(info.into()))
+}
+
+/// Soft-deletes a file.
+#[utoipa::path(delete, path = "/api/workspace/files/{id}", params(("id" = String, Path, description = "File id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_file(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_file_id(&id)?;
+    state.manager(&user, None).await?.delete_file(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

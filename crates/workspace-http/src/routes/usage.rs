@@ -1,0 +1,33 @@
+//! Storage used by the caller's workspace.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Usage of a workspace.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageResponse {
+    /// Bytes of live files.
+    pub used_bytes: u64,
+    /// The quota.
+    pub limit_bytes: u64,
+    /// Live files.
+    pub file_count: u64,
+}
+
+/// Bytes used, quota and file count.
+#[utoipa::path(get, path = "/api/workspace/usage", security(("bearer" = [])),
+    responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody)))]
+pub async fn usage(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Json<UsageResponse>, ApiError> {
+    let usage = state.manager(&user, None).await?.usage().await?;
+    Ok(Json(UsageResponse {
+        used_bytes: usage.used_bytes,
+        limit_bytes: usage.limit_bytes,
+        file_count: usage.file_count,
+    }))
+}

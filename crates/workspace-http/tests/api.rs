@@ -1,0 +1,545 @@
+//! The HTTP API over real HTTP on loopback, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Part, Server};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use workspace_core::Limits;
+use workspace_testkit::{TestEnv, db_tests};
+
+const MIB: u64 = 1024 * 1024;
+
+db_tests!(
+    upload_list_info_download_delete,
+    upload_errors_are_clear,
+    oversized_upload_is_refused_early,
+    quota_is_enforced_over_http,
+    other_users_files_answer_404,
+    bad_tokens_answer_401,
+    ranges_and_conditional_requests,
+    hostile_filenames_round_trip_safely,
+    active_content_is_never_inline,
+    signed_links_work_without_a_header_and_fail_when_tampered,
+    two_instances_share_one_database,
+    health_metrics_and_openapi,
+);
+
+async fn upload_list_info_download_delete(env: TestEnv) {
+    let s = Server::start(env).await;
+    let response = s
+        .upload("alice", &[Part::text("session_id", "s1"), Part::file("hello.txt", b"hello world").typed("text/plain")])
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let info: Value = response.json().await.unwrap();
+    let id = info["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/workspace/files/{id}"));
+    assert_eq!(info["path"], "/sessions/s1/hello.txt");
+    assert_eq!(info["name"], "hello.txt");
+    assert_eq!(info["size_bytes"], 11);
+    assert_eq!(info["mime_type"], "text/plain");
+    assert_eq!(info["source"], "upload");
+    assert_eq!(info["uri"], format!("workspace://{id}#text/plain"));
+
+    let list: Value = s.get("alice", "/api/workspace/files?session_id=s1").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["files"].as_array().unwrap().len(), 1);
+    assert_eq!(list["next_cursor"], Value::Null);
+    let other_session: Value =
+        s.get("alice", "/api/workspace/files?session_id=s2").send().await.unwrap().json().await.unwrap();
+    assert!(other_session["files"].as_array().unwrap().is_empty());
+    let all: Value =
+        s.get("alice", "/api/workspace/files?include_all_sessions=true").send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["files"][0]["id"], id.as_str());
+
+    let got: Value = s.get("alice", &format!("/api/workspace/files/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, info);
+
+    let download = s.get("alice", &format!("/api/workspace/files/{id}/download")).send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    let h = download.headers().clone();
+    assert_eq!(h["content-type"], "text/plain");
+    assert_eq!(h["content-length"], "11");
+    assert_eq!(h["etag"], format!("\"{}\"", info["checksum"].as_str().unwrap()));
+    assert_eq!(h["accept-ranges"], "bytes");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "private, no-store");
+    assert!(h.contains_key("last-modified"));
+    assert!(h.contains_key("x-request-id"), "every response carries a request id");
+    assert_eq!(h["content-disposition"], "attachment; filename=\"hello.txt\"");
+    assert_eq!(download.bytes().await.unwrap(), "hello world");
+    let inline =
+        s.get("alice", &format!("/api/workspace/files/{id}/download?disposition=inline")).send().await.unwrap();
+    assert_eq!(inline.headers()["content-disposition"], "inline; filename=\"hello.txt\"");
+    let bad = s.get("alice", &format!("/api/workspace/files/{id}/download?disposition=sideways")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let usage: Value = s.get("alice", "/api/workspace/usage").send().await.unwrap().json().await.unwrap();
+    assert_eq!(usage["used_bytes"], 11);
+    assert_eq!(usage["file_count"], 1);
+    assert_eq!(usage["limit_bytes"], 250 * MIB);
+
+    let delete = s
+        .client
+        .delete(s.url(&format!("/api/workspace/files/{id}")))
+        .bearer_auth(s.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+    for path in [format!("/api/workspace/files/{id}"), format!("/api/workspace/files/{id}/download")] {
+        let r = s.get("alice", &path).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "not_found");
+        assert!(body["message"].as_str().unwrap().contains("not found"));
+    }
+    let again = s
+        .client
+        .delete(s.url(&format!("/api/workspace/files/{id}")))
+        .bearer_auth(s.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    // The path is free again: no ghost row.
+    assert_eq!(
+        s.upload("alice", &[Part::text("session_id", "s1"), Part::file("hello.txt", b"v2")]).await.status(),
+        201
+    );
+}
+
+async fn upload_errors_are_clear(env: TestEnv) {
+    let s = Server::start(env).await;
+    s.upload_file("alice", "a.txt", b"one").await;
+    let conflict = s.upload("alice", &[Part::file("a.txt", b"two")]).await;
+    assert_eq!(conflict.status(), 409);
+    assert_eq!(conflict.json::<Value>().await.unwrap()["error"], "conflict");
+    let overwrite = s.upload("alice", &[Part::text("overwrite", "true"), Part::file("a.txt", b"two")]).await;
+    assert_eq!(overwrite.status(), 201);
+    let by_query = s
+        .upload_to("alice", "/api/workspace/files?overwrite=true&path=/q/x.txt", &[Part::file("ignored.txt", b"q")])
+        .await;
+    assert_eq!(by_query.status(), 201);
+    assert_eq!(by_query.json::<Value>().await.unwrap()["path"], "/q/x.txt");
+
+    let cases: Vec<(Vec<Part<'_>>, u16, &str)> = vec![
+        (vec![Part::text("path", "../escape.txt"), Part::file("x", b"x")], 400, "invalid_path"),
+        (vec![Part::text("path", "/a//b"), Part::file("x", b"x")], 400, "invalid_path"),
+        (vec![Part::text("path", "/a\tb"), Part::file("x", b"x")], 400, "invalid_path"),
+        (vec![Part::text("session_id", "a/b"), Part::file("x", b"x")], 400, "invalid_session"),
+        (vec![Part::text("overwrite", "maybe"), Part::file("x", b"x")], 400, "invalid_input"),
+        (vec![Part::text("path", "/only-a-path")], 400, "invalid_multipart"),
+        (vec![Part::text("colour", "blue"), Part::file("x", b"x")], 400, "invalid_multipart"),
+        (vec![Part::file("late.txt", b"x"), Part::text("path", "/late.txt")], 400, "invalid_input"),
+        (vec![Part { name: "file", filename: None, content_type: None, body: b"x" }], 400, "invalid_multipart"),
+    ];
+    for (parts, status, code) in cases {
+        let r = s.upload("alice", &parts).await;
+        assert_eq!(r.status(), status);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    let nine_parts: Vec<Part<'_>> = (0..9).map(|_| Part::text("path", "/p")).collect();
+    assert_eq!(s.upload("alice", &nine_parts).await.status(), 400, "part count is limited");
+
+    // Not multipart at all, and multipart cut off in the middle of the file part.
+    let r = s.client.post(s.url("/api/workspace/files")).bearer_auth(s.token("alice")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    let (ct, body) = common::multipart(&[Part::file("cut.bin", &[7u8; 10_000])]);
+    let truncated = body[..5_000].to_vec();
+    let r = s
+        .client
+        .post(s.url("/api/workspace/files"))
+        .bearer_auth(s.token("alice"))
+        .header("content-type", ct)
+        .body(truncated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Nothing from the failed uploads was kept: only a.txt and /q/x.txt exist.
+    let list: Value = s.get("alice", "/api/workspace/files").send().await.unwrap().json().await.unwrap();
+    let paths: Vec<&str> = list["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/a.txt", "/q/x.txt"]);
+    let blobs = s.env.storage.list("workspaces/").await.unwrap();
+    assert_eq!(blobs.len(), 2, "no blob left by a failed upload: {blobs:?}");
+}
+
+async fn oversized_upload_is_refused_early(env: TestEnv) {
+    let s = Server::with_limits(env, Limits { max_file_size: 100 * MIB, quota_bytes: 1024 * MIB }).await;
+    // A raw socket, so we see exactly how much the server accepted before answering.
+    let mut socket = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let total: u64 = 300 * MIB;
+    let head = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n",
+        b = common::BOUNDARY
+    );
+    let request = format!(
+        "POST /api/workspace/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n{head}",
+        s.token("alice"),
+        common::BOUNDARY,
+        total + head.len() as u64
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    let sender = tokio::spawn(async move {
+        let chunk = vec![b'x'; 256 * 1024];
+        let mut sent = 0u64;
+        while sent < total {
+            match tokio::time::timeout(Duration::from_secs(5), writer.write_all(&chunk)).await {
+                Ok(Ok(())) => sent += chunk.len() as u64,
+                _ => break,
+            }
+        }
+        sent
+    });
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), reader.read(&mut buf)).await.expect("server answers") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                response.extend_from_slice(&buf[..n]);
+                if response.windows(4).any(|w| w == b"\r\n\r\n") && response.ends_with(b"}") {
+                    break;
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("\"too_large\""), "{text}");
+    drop(reader);
+    let sent = sender.await.unwrap();
+    assert!(sent < 200 * MIB, "the server stopped reading near the cap; the client got {sent} bytes out");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.env.storage.list("workspaces/").await.unwrap().is_empty(), "the partial blob was removed");
+}
+
+async fn quota_is_enforced_over_http(env: TestEnv) {
+    let s = Server::with_limits(env, Limits { max_file_size: 50 * 1024, quota_bytes: 100 * 1024 }).await;
+    s.upload_file("alice", "a.bin", &[1u8; 40 * 1024]).await;
+    s.upload_file("alice", "b.bin", &[1u8; 40 * 1024]).await;
+    let r = s.upload("alice", &[Part::file("c.bin", &[1u8; 30 * 1024])]).await;
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "quota_exceeded");
+    assert!(body["message"].as_str().unwrap().contains("quota"), "{body}");
+    // Bob's workspace is empty: his large file breaks the per-file cap, not the quota.
+    let r = s.upload("bob", &[Part::file("d.bin", &[1u8; 70 * 1024])]).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "too_large");
+    let usage: Value = s.get("alice", "/api/workspace/usage").send().await.unwrap().json().await.unwrap();
+    assert_eq!(usage["used_bytes"], 80 * 1024);
+}
+
+async fn other_users_files_answer_404(env: TestEnv) {
+    let s = Server::start(env).await;
+    let id = s.upload_file("alice", "secret.txt", b"alice only").await["id"].as_str().unwrap().to_owned();
+    let bob = s.token("bob");
+    let requests = [
+        s.client.get(s.url(&format!("/api/workspace/files/{id}"))),
+        s.client.get(s.url(&format!("/api/workspace/files/{id}/download"))),
+        s.client.delete(s.url(&format!("/api/workspace/files/{id}"))),
+        s.client.post(s.url(&format!("/api/workspace/files/{id}/link"))),
+    ];
+    for request in requests {
+        let r = request.bearer_auth(&bob).send().await.unwrap();
+        assert_eq!(r.status(), 404, "another user's file is not found");
+        let body: Value = r.json().await.unwrap();
+        assert!(!body.to_string().contains("secret.txt"));
+    }
+    let list: Value = s.get("bob", "/api/workspace/files").send().await.unwrap().json().await.unwrap();
+    assert!(list["files"].as_array().unwrap().is_empty());
+    let r = s.get("alice", &format!("/api/workspace/files/{id}/download")).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap(), "alice only");
+    assert_eq!(s.get("alice", "/api/workspace/files/not-a-uuid").send().await.unwrap().status(), 404);
+}
+
+fn forge(header: &str, claims: &str, secret: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+async fn bad_tokens_answer_401(env: TestEnv) {
+    let s = Server::start(env).await;
+    let now = chrono::Utc::now().timestamp();
+    let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let good = format!(r#"{{"sub":"alice","exp":{},"aud":"authenticated"}}"#, now + 60);
+    assert_eq!(
+        s.client
+            .get(s.url("/api/workspace/usage"))
+            .bearer_auth(forge(hs, &good, common::SECRET))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let tokens = [
+        ("malformed", "not.a.jwt".to_owned()),
+        ("bad signature", forge(hs, &good, b"some-other-secret-some-other")),
+        (
+            "expired",
+            forge(hs, &format!(r#"{{"sub":"alice","exp":{},"aud":"authenticated"}}"#, now - 3600), common::SECRET),
+        ),
+        ("wrong aud", forge(hs, &format!(r#"{{"sub":"alice","exp":{},"aud":"anon"}}"#, now + 60), common::SECRET)),
+        ("alg none", format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(&good))),
+        ("no exp", forge(hs, r#"{"sub":"alice","aud":"authenticated"}"#, common::SECRET)),
+    ];
+    for (what, token) in tokens {
+        for request in [s.client.get(s.url("/api/workspace/usage")), s.client.get(s.url("/api/workspace/files"))] {
+            let r = request.bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{what}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized", "{what}");
+        }
+    }
+    let r = s.client.get(s.url("/api/workspace/files")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "missing token");
+    let r = s.client.get(s.url("/api/workspace/files")).header("authorization", "Basic YTpi").send().await.unwrap();
+    assert_eq!(r.status(), 401, "not a bearer token");
+}
+
+async fn ranges_and_conditional_requests(env: TestEnv) {
+    let s = Server::start(env).await;
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let info = s.upload_file("alice", "r.bin", &data).await;
+    let id = info["id"].as_str().unwrap();
+    let etag = format!("\"{}\"", info["checksum"].as_str().unwrap());
+    let path = format!("/api/workspace/files/{id}/download");
+    let cases: [(&str, u16, Option<&str>, std::ops::Range<usize>); 9] = [
+        ("bytes=0-0", 206, Some("bytes 0-0/1000"), 0..1),
+        ("bytes=999-999", 206, Some("bytes 999-999/1000"), 999..1000),
+        ("bytes=-10", 206, Some("bytes 990-999/1000"), 990..1000),
+        ("bytes=500-", 206, Some("bytes 500-999/1000"), 500..1000),
+        ("bytes=990-5000", 206, Some("bytes 990-999/1000"), 990..1000),
+        ("bytes=5-1", 200, None, 0..1000),
+        ("bytes=abc", 200, None, 0..1000),
+        ("bytes=0-1,5-6", 200, None, 0..1000),
+        ("lines=1-2", 200, None, 0..1000),
+    ];
+    for (range, status, content_range, slice) in cases {
+        let r = s.get("alice", &path).header("range", range).send().await.unwrap();
+        assert_eq!(r.status(), status, "{range}");
+        assert_eq!(r.headers().get("content-range").map(|v| v.to_str().unwrap()), content_range, "{range}");
+        assert_eq!(r.headers()["content-length"], slice.len().to_string().as_str());
+        assert_eq!(r.bytes().await.unwrap(), &data[slice], "{range}");
+    }
+    for range in ["bytes=1000-", "bytes=2000-3000", "bytes=-0"] {
+        let r = s.get("alice", &path).header("range", range).send().await.unwrap();
+        assert_eq!(r.status(), 416, "{range}");
+        assert_eq!(r.headers()["content-range"], "bytes */1000");
+    }
+    let r = s.get("alice", &path).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.bytes().await.unwrap().is_empty());
+    let r = s.get("alice", &path).header("if-none-match", "\"other\", W/".to_owned() + &etag).send().await.unwrap();
+    assert_eq!(r.status(), 304, "a list with a weak match");
+    let r = s.get("alice", &path).header("if-none-match", "\"other\"").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.get("alice", &path).header("range", "bytes=0-9").header("if-range", "\"stale\"").send().await.unwrap();
+    assert_eq!(r.status(), 200, "If-Range with another validator sends the whole file");
+    let r = s.get("alice", &path).header("range", "bytes=0-9").header("if-range", &etag).send().await.unwrap();
+    assert_eq!(r.status(), 206);
+}
+
+async fn hostile_filenames_round_trip_safely(env: TestEnv) {
+    let s = Server::start(env).await;
+    let long = "x".repeat(300) + ".txt";
+    let names = [
+        "quote\"d.txt",
+        "back\\slash.txt",
+        "semi;colon=1.txt",
+        "emoji 😀.png",
+        "rtl \u{202e}gpj.exe",
+        "naïve café.txt",
+        "%2e%2e.txt",
+        long.as_str(),
+    ];
+    for name in names {
+        let info = s.upload_file("alice", name, b"x").await;
+        let id = info["id"].as_str().unwrap();
+        let stored = info["name"].as_str().unwrap().to_owned();
+        assert!(stored.len() <= 255, "{name}: names are capped");
+        let r = s.get("alice", &format!("/api/workspace/files/{id}/download")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let header = r.headers()["content-disposition"].to_str().expect("visible ASCII").to_owned();
+        assert!(!header.contains(['\r', '\n', '\0']));
+        assert!(header.starts_with("attachment; filename=\""), "{header}");
+        let parsed = common::python::parse_disposition(std::slice::from_ref(&header));
+        assert_eq!(parsed[0], stored, "{name}: {header}");
+    }
+}
+
+async fn active_content_is_never_inline(env: TestEnv) {
+    let s = Server::start(env).await;
+    let cases = [
+        ("page.html", "text/html", &b"<script>alert(1)</script>"[..]),
+        ("pic.svg", "image/svg+xml", &b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"[..]),
+        ("x.xhtml", "application/xhtml+xml", &b"<html/>"[..]),
+        ("app.js", "text/javascript", &b"alert(1)"[..]),
+    ];
+    for (name, mime, body) in cases {
+        let id = {
+            let r = s.upload("alice", &[Part::file(name, body).typed(mime)]).await;
+            assert_eq!(r.status(), 201);
+            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        };
+        let r = s.get("alice", &format!("/api/workspace/files/{id}/download?disposition=inline")).send().await.unwrap();
+        let h = r.headers();
+        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment;"), "{name}");
+        assert_eq!(h["content-security-policy"], "sandbox", "{name}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+    let png = s.upload("alice", &[Part::file("ok.png", b"\x89PNG\r\n\x1a\n").typed("image/png")]).await;
+    let id = png.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let r = s.get("alice", &format!("/api/workspace/files/{id}/download?disposition=inline")).send().await.unwrap();
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("inline;"));
+}
+
+async fn signed_links_work_without_a_header_and_fail_when_tampered(env: TestEnv) {
+    let s = Server::start(env).await;
+    let id = s.upload_file("alice", "cat.png", b"\x89PNG\r\n\x1a\nmeow").await["id"].as_str().unwrap().to_owned();
+    let link = |ttl: u64| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            let r = s
+                .client
+                .post(s.url(&format!("/api/workspace/files/{id}/link?expires_in={ttl}")))
+                .bearer_auth(s.token("alice"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned()
+        }
+    };
+    let url = link(60).await;
+    let r = s.client.get(s.url(&url)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "no Authorization header needed");
+    assert!(r.headers()["cache-control"].to_str().unwrap().starts_with("private, max-age="));
+    assert_eq!(r.bytes().await.unwrap(), &b"\x89PNG\r\n\x1a\nmeow"[..]);
+
+    // Change any one character of the query: the link stops working and says nothing of the file.
+    let query_start = url.find('?').unwrap() + 1;
+    for i in query_start..url.len() {
+        let mut bytes = url.clone().into_bytes();
+        let c = bytes[i];
+        if c == b'=' || c == b'&' {
+            continue;
+        }
+        bytes[i] = if c == b'1' { b'2' } else { b'1' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        let r = s.client.get(s.url(&tampered)).send().await.unwrap();
+        // A changed value fails the signature (403); a changed parameter name leaves no link at
+        // all, so the request is an unauthenticated one (401).
+        assert!([400, 401, 403].contains(&r.status().as_u16()), "{tampered} -> {}", r.status());
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("cat.png") && !body.contains("meow"), "{body}");
+    }
+    let too_long = s
+        .client
+        .post(s.url(&format!("/api/workspace/files/{id}/link?expires_in=99999999")))
+        .bearer_auth(s.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 400);
+
+    let short = link(1).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = s.client.get(s.url(&short)).send().await.unwrap();
+    assert_eq!(r.status(), 403, "expired");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_link");
+    // A link for a deleted file stops working too.
+    let live = link(60).await;
+    s.client.delete(s.url(&format!("/api/workspace/files/{id}"))).bearer_auth(s.token("alice")).send().await.unwrap();
+    assert_eq!(s.client.get(s.url(&live)).send().await.unwrap().status(), 404);
+}
+
+async fn two_instances_share_one_database(env: TestEnv) {
+    let first = Server::start(env).await;
+    // A second instance with its own connection pool to the same database and the same storage.
+    let db = match first.env.postgres_url() {
+        Some(url) => workspace_core::Db::connect(url).await.unwrap(),
+        None => first.env.db.clone(),
+    };
+    let state = workspace_http::AppState::new(db, first.env.storage.clone(), common::api_config(Limits::default()));
+    let second = common::serve(state).await;
+    let id = first.upload_file("alice", "shared.txt", b"from one").await["id"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let list: Value = client
+        .get(format!("http://{second}/api/workspace/files"))
+        .bearer_auth(first.token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["files"][0]["id"], id.as_str());
+    let body = client
+        .get(format!("http://{second}/api/workspace/files/{id}/download"))
+        .bearer_auth(first.token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body, "from one");
+}
+
+async fn health_metrics_and_openapi(env: TestEnv) {
+    let s = Server::start(env).await;
+    assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
+    let ready = s.client.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    s.upload_file("alice", "m.txt", b"metrics").await;
+    let metrics = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"workspace_http_requests_total{method="POST",route="/api/workspace/files",status="201"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("workspace_http_request_duration_seconds_bucket{route=\"/api/workspace/files\",le=\"+Inf\"}")
+    );
+    assert!(metrics.contains("workspace_files_written_total 1"));
+    assert!(metrics.contains("workspace_bytes_in_total 7"));
+
+    let spec: Value = s.client.get(s.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in workspace_http::ROUTES {
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} is documented");
+        // And the route really exists: no 404/405 from the router for it.
+        let url = s.url(&path.replace("{id}", "00000000-0000-4000-8000-000000000000"));
+        let request = match *method {
+            "get" => s.client.get(url),
+            "post" => s.client.post(url),
+            "delete" => s.client.delete(url),
+            other => panic!("unexpected method {other}"),
+        };
+        let r = request.bearer_auth(s.token("alice")).send().await.unwrap();
+        assert_ne!(r.status(), 405, "{method} {path}");
+        if r.status() == 404 {
+            let body: Value = r.json().await.unwrap();
+            assert_ne!(body["message"], "no such route", "{method} {path}");
+        }
+    }
+    let unknown = s.client.get(s.url("/nope")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().await.unwrap()["error"], "not_found");
+}

@@ -1,0 +1,208 @@
+//! Server configuration from the environment (SPEC §11). Every variable is listed in
+//! `.env.default`. With nothing set, the server runs embedded: SQLite and files under `./data`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use workspace_core::Limits;
+use workspace_storage::StorageConfig;
+use workspace_storage::config::first_var;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Directory for the embedded defaults (database, files, generated secret).
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Storage backend.
+    pub storage: StorageConfig,
+    /// Listen address.
+    pub bind: String,
+    /// HS256 secret for bearer tokens.
+    pub jwt_secret: Vec<u8>,
+    /// Whether the secret was generated (embedded mode) rather than configured.
+    pub jwt_secret_generated: bool,
+    /// Required `aud` claim, if any.
+    pub jwt_audience: Option<String>,
+    /// Key for signed download links.
+    pub link_secret: Vec<u8>,
+    /// Size limits.
+    pub limits: Limits,
+    /// Longest signed-link lifetime.
+    pub max_link_ttl: Duration,
+    /// Redirect downloads to backend-signed URLs when possible.
+    pub redirect_downloads: bool,
+    /// `json` for JSON logs.
+    pub log_json: bool,
+}
+
+/// Parses sizes such as `100MiB`, `250MB`, `1GiB`, `4096`.
+pub fn parse_size(name: &str, value: &str) -> anyhow::Result<u64> {
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let n: u64 = digits.parse().with_context(|| format!("{name}={value}: expected a size like 100MiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1000 * 1000,
+        "mib" | "m" => 1024 * 1024,
+        "gb" => 1000 * 1000 * 1000,
+        "gib" | "g" => 1024 * 1024 * 1024,
+        other => bail!("{name}={value}: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)"),
+    };
+    n.checked_mul(factor).with_context(|| format!("{name}={value}: too large"))
+}
+
+fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => bail!("{name}={value}: expected true or false"),
+    }
+}
+
+impl ServerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |names: &[&str]| first_var(&lookup, names);
+        let data_dir = PathBuf::from(var(&["WS_DATA_DIR"]).unwrap_or_else(|| "./data".into()));
+        let database_url = var(&["WS_DATABASE_URL", "DATABASE_URL"])
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("workspace.db").display()));
+        // Local files default to `{data_dir}/files` unless a directory (or its alias) is set.
+        let default_files = data_dir.join("files").display().to_string();
+        let dir_configured = var(&["WS_STORAGE_DIR", "WORKSPACE_STORAGE_DIR"]).is_some();
+        let storage = StorageConfig::from_lookup(|name| {
+            lookup(name).or_else(|| (name == "WS_STORAGE_DIR" && !dir_configured).then(|| default_files.clone()))
+        })?;
+        let (jwt_secret, jwt_secret_generated) = match var(&["WS_JWT_SECRET", "SUPABASE_JWT_SECRET"]) {
+            Some(secret) => (secret.into_bytes(), false),
+            None => (load_or_create_secret(&data_dir.join("jwt-secret"))?, true),
+        };
+        if jwt_secret.len() < 16 {
+            bail!("WS_JWT_SECRET must be at least 16 bytes long");
+        }
+        let link_secret = match var(&["WS_LINK_SECRET"]) {
+            Some(secret) => secret.into_bytes(),
+            // Derived from the JWT secret, so replicas that share it agree on links too.
+            None => Sha256::digest([b"workspace-signed-links\n".as_slice(), &jwt_secret].concat()).to_vec(),
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_file_size: var(&["WS_MAX_FILE_SIZE"])
+                .map(|v| parse_size("WS_MAX_FILE_SIZE", &v))
+                .transpose()?
+                .unwrap_or(defaults.max_file_size),
+            quota_bytes: var(&["WS_QUOTA_BYTES"])
+                .map(|v| parse_size("WS_QUOTA_BYTES", &v))
+                .transpose()?
+                .unwrap_or(defaults.quota_bytes),
+        };
+        let max_link_ttl = Duration::from_secs(
+            var(&["WS_MAX_LINK_TTL_SECS"])
+                .map(|v| v.trim().parse().with_context(|| format!("WS_MAX_LINK_TTL_SECS={v}: expected seconds")))
+                .transpose()?
+                .unwrap_or(7 * 24 * 3600),
+        );
+        Ok(Self {
+            data_dir,
+            database_url,
+            storage,
+            bind: var(&["WS_BIND"]).unwrap_or_else(|| "127.0.0.1:8080".into()),
+            jwt_secret,
+            jwt_secret_generated,
+            jwt_audience: var(&["WS_JWT_AUDIENCE"]),
+            link_secret,
+            limits,
+            max_link_ttl,
+            redirect_downloads: var(&["WS_REDIRECT_DOWNLOADS"])
+                .map(|v| parse_bool("WS_REDIRECT_DOWNLOADS", &v))
+                .transpose()?
+                .unwrap_or(false),
+            log_json: var(&["WS_LOG_FORMAT"]).is_some_and(|v| v.eq_ignore_ascii_case("json")),
+        })
+    }
+}
+
+/// Reads the secret kept in `path`, creating a random one (mode 0600) the first time.
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(existing.as_bytes().to_vec());
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())?;
+    Ok(secret.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<ServerConfig> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServerConfig::from_lookup(move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn embedded_defaults_live_under_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let cfg = config(&[("WS_DATA_DIR", data.to_str().unwrap())]).unwrap();
+        assert_eq!(cfg.database_url, format!("sqlite://{}?mode=rwc", data.join("workspace.db").display()));
+        assert_eq!(cfg.storage, StorageConfig::Local { root: data.join("files") });
+        assert!(cfg.jwt_secret_generated);
+        assert_eq!(cfg.bind, "127.0.0.1:8080");
+        assert_eq!(cfg.limits, Limits::default());
+        // The generated secret is kept: a restart accepts the tokens it printed before.
+        let again = config(&[("WS_DATA_DIR", data.to_str().unwrap())]).unwrap();
+        assert_eq!(again.jwt_secret, cfg.jwt_secret);
+        assert_eq!(again.link_secret, cfg.link_secret);
+    }
+
+    #[test]
+    fn explicit_values_and_aliases() {
+        let cfg = config(&[
+            ("DATABASE_URL", "postgres://db/x"),
+            ("WS_JWT_SECRET", "0123456789abcdef0123"),
+            ("WS_MAX_FILE_SIZE", "10MiB"),
+            ("WS_QUOTA_BYTES", "1GB"),
+            ("WORKSPACE_STORAGE_DIR", "/srv/files"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.database_url, "postgres://db/x");
+        assert!(!cfg.jwt_secret_generated);
+        assert_eq!(cfg.limits, Limits { max_file_size: 10 * 1024 * 1024, quota_bytes: 1_000_000_000 });
+        assert_eq!(cfg.storage, StorageConfig::Local { root: "/srv/files".into() });
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[("WS_JWT_SECRET", "0123456789abcdef0123"), ("WS_MAX_FILE_SIZE", "ten")]).unwrap_err();
+        assert!(err.to_string().contains("WS_MAX_FILE_SIZE=ten"), "{err}");
+        let err = config(&[("WS_JWT_SECRET", "0123456789abcdef0123"), ("WS_QUOTA_BYTES", "5PB")]).unwrap_err();
+        assert!(err.to_string().contains("unknown unit"), "{err}");
+        let err = config(&[("WS_JWT_SECRET", "short")]).unwrap_err();
+        assert!(err.to_string().contains("at least 16 bytes"), "{err}");
+    }
+}

@@ -1,0 +1,197 @@
+//! The server: configuration, wiring, and the `serve`, `migrate`, `token` and `gc` commands.
+
+pub mod config;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use workspace_core::gc::{self, GcOptions};
+use workspace_core::{Db, UserId};
+use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner};
+use workspace_migrations::{Migrator, MigratorTrait};
+
+pub use config::ServerConfig;
+
+/// Agent workspace store: a persistent per-user file workspace for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "workspace-server", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve HTTP until SIGINT/SIGTERM.
+    Serve,
+    /// Run database migrations and exit.
+    Migrate {
+        /// Roll back the last migration instead.
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// Print a bearer token for a user, signed with the configured secret.
+    Token {
+        /// The user id (`sub`).
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 24 * 3600)]
+        ttl: u64,
+    },
+    /// Remove orphaned blobs and purge soft-deleted rows past retention.
+    Gc {
+        /// Keep soft-deleted rows this many hours.
+        #[arg(long, default_value_t = 7 * 24)]
+        retention_hours: u64,
+        /// Leave unreferenced blobs younger than this many minutes (writes in flight).
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = ServerConfig::from_env()?;
+    init_tracing(config.log_json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate { rollback } => {
+            let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+            if rollback {
+                Migrator::down(db.conn(), Some(1)).await?;
+                println!("rolled back the last migration");
+            } else {
+                Migrator::up(db.conn(), None).await?;
+                println!("database is up to date");
+            }
+            Ok(())
+        }
+        Command::Token { user, ttl } => {
+            println!("{}", mint_token(&config, &user, ttl)?);
+            Ok(())
+        }
+        Command::Gc { retention_hours, grace_minutes } => {
+            let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+            let storage = config.storage.build().await?;
+            let options = GcOptions {
+                retention: Duration::from_secs(retention_hours * 3600),
+                grace: Duration::from_secs(grace_minutes * 60),
+            };
+            let report = gc::run(&db, &storage, options).await?;
+            println!(
+                "gc: scanned {} blobs, removed {} orphans, purged {} rows, removed {} unfinished uploads",
+                report.blobs_scanned, report.orphan_blobs_deleted, report.rows_purged, report.incomplete_removed
+            );
+            Ok(())
+        }
+    }
+}
+
+fn jwt(config: &ServerConfig) -> anyhow::Result<JwtConfig> {
+    Ok(JwtConfig::new(&config.jwt_secret, config.jwt_audience.clone())?)
+}
+
+/// A token for `user` valid for `ttl` seconds.
+pub fn mint_token(config: &ServerConfig, user: &str, ttl: u64) -> anyhow::Result<String> {
+    let user = UserId::new(user)?;
+    let exp = chrono_now() + i64::try_from(ttl).context("ttl too large")?;
+    Ok(jwt(config)?.mint(&user, exp))
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    }
+    let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+    Migrator::up(db.conn(), None).await.context("migrating the database")?;
+    let storage = config.storage.build().await.context("opening storage")?;
+    let api = ApiConfig {
+        jwt: jwt(&config)?,
+        links: LinkSigner::new(&config.link_secret)?,
+        limits: config.limits,
+        max_link_ttl: config.max_link_ttl,
+        redirect_downloads: config.redirect_downloads,
+    };
+    let state = AppState::new(db.clone(), storage, api);
+    let listener =
+        tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %redact(&config.database_url), "listening");
+    println!("workspace-server listening on http://{address}");
+    if config.jwt_secret_generated {
+        let token = mint_token(&config, "local-user", 30 * 24 * 3600)?;
+        println!("\nToken for local-user (valid 30 days):\n{token}\n");
+        println!("Try:\n  export TOKEN={token}");
+        println!("  curl -F file=@README.md -H \"Authorization: Bearer $TOKEN\" http://{address}/api/workspace/files");
+        println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/api/workspace/files");
+    }
+    axum::serve(listener, workspace_http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("shutting down: in-flight requests finished");
+    db.close().await?;
+    Ok(())
+}
+
+/// Hides the password of a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@host/db"), "postgres://***@host/db");
+        assert_eq!(redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+}
