@@ -6,7 +6,6 @@
 //! skipping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 use workspace_core::{BlobKey, ByteRange, Storage, StorageError, WorkspaceStorageBackend};
 use workspace_storage::gcs::{RESUMABLE_CHUNK, SINGLE_SHOT_MAX};
 use workspace_storage::{GcsCredentials, GcsStorage, conformance};
+use workspace_testkit::{GCS_TEST_CLIENT_EMAIL, gcs_service_account_key};
 
 const MIB: usize = 1024 * 1024;
 
@@ -175,35 +175,6 @@ async fn a_missing_bucket_fails_ping_and_create_bucket_makes_it() {
 
 // --- V4 signed URLs ------------------------------------------------------------------------
 
-const CLIENT_EMAIL: &str = "workspace-test@example-project.iam.gserviceaccount.com";
-
-/// A service-account key file around a freshly generated RSA key; returns the directory, the
-/// key file's path and the public key as a PKCS#1 `RSAPublicKey` in DER (to verify signatures).
-fn service_account_key() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("key.pem");
-    let der = dir.path().join("public.der");
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).output().expect("the openssl command line tool is installed");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pem.to_str().unwrap()]);
-    run(&["rsa", "-in", pem.to_str().unwrap(), "-RSAPublicKey_out", "-outform", "DER", "-out", der.to_str().unwrap()]);
-    let key = serde_json::json!({
-        "type": "service_account",
-        "project_id": "example-project",
-        "private_key_id": "0123456789abcdef",
-        "private_key": std::fs::read_to_string(&pem).unwrap(),
-        "client_email": CLIENT_EMAIL,
-        "client_id": "1234567890",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    });
-    let path = dir.path().join("service-account.json");
-    std::fs::write(&path, key.to_string()).unwrap();
-    let der = std::fs::read(der).unwrap();
-    (dir, path, der)
-}
-
 /// RFC 3986 percent-encoding of everything but the unreserved characters, as the V4 signing
 /// documentation requires for canonical query strings.
 fn uri_encode(text: &str) -> String {
@@ -236,14 +207,14 @@ fn verify_v4(url: &str, host: &str, path: &str, expires: u64, public_key: &[u8])
     let day = &date[..8];
     let scope = format!("{day}/auto/storage/goog4_request");
     assert_eq!(param("X-Goog-Algorithm"), "GOOG4-RSA-SHA256");
-    assert_eq!(param("X-Goog-Credential"), uri_encode(&format!("{CLIENT_EMAIL}/{scope}")));
+    assert_eq!(param("X-Goog-Credential"), uri_encode(&format!("{GCS_TEST_CLIENT_EMAIL}/{scope}")));
     assert_eq!(param("X-Goog-Expires"), expires.to_string());
     assert_eq!(param("X-Goog-SignedHeaders"), "host");
     assert_eq!(signature.len(), 512, "a 2048-bit RSA signature in hex");
 
     let canonical_query = [
         ("X-Goog-Algorithm", "GOOG4-RSA-SHA256".to_owned()),
-        ("X-Goog-Credential", format!("{CLIENT_EMAIL}/{scope}")),
+        ("X-Goog-Credential", format!("{GCS_TEST_CLIENT_EMAIL}/{scope}")),
         ("X-Goog-Date", date.to_owned()),
         ("X-Goog-Expires", expires.to_string()),
         ("X-Goog-SignedHeaders", "host".to_owned()),
@@ -271,7 +242,8 @@ fn verify_v4(url: &str, host: &str, path: &str, expires: u64, public_key: &[u8])
 
 #[tokio::test]
 async fn signed_urls_follow_the_documented_v4_process() {
-    let (_dir, key_file, public_key) = service_account_key();
+    let key = gcs_service_account_key();
+    let (key_file, public_key) = (key.path.clone(), key.public_der.clone());
     let gcs = GcsStorage::new("example-bucket", None, &GcsCredentials::KeyFile(key_file)).await.unwrap();
     assert!(gcs.can_sign());
     let key = BlobKey::parse("workspaces/0196f0c2/file-1.png").unwrap();
@@ -293,7 +265,8 @@ async fn signed_urls_follow_the_documented_v4_process() {
 #[tokio::test]
 async fn signed_urls_point_at_the_endpoint_override_and_the_emulator_serves_them() {
     let Some((endpoint, bucket)) = emulator() else { return };
-    let (_dir, key_file, public_key) = service_account_key();
+    let key = gcs_service_account_key();
+    let (key_file, public_key) = (key.path.clone(), key.public_der.clone());
     // Uploads stay anonymous (the emulator takes no tokens); only the URL is signed by the key.
     let writer = GcsStorage::new(bucket.clone(), Some(endpoint.clone()), &GcsCredentials::Anonymous).await.unwrap();
     let signer =

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod faulty;
+mod gcs_key;
 
 use std::sync::OnceLock;
 
@@ -19,6 +20,7 @@ use workspace_core::{Db, InMemoryStorage, Storage};
 use workspace_migrations::{Migrator, MigratorTrait};
 use workspace_storage::{GcsCredentials, GcsStorage, LocalStorage};
 
+pub use gcs_key::{GCS_TEST_CLIENT_EMAIL, ServiceAccountKey, gcs_service_account_key};
 pub use faulty::{CountingBody, Faults, FaultyStorage};
 
 /// Default admin URL for the test PostgreSQL server.
@@ -40,6 +42,8 @@ pub struct TestEnv {
     pub db: Db,
     /// The backend selected by `WS_TEST_STORAGE` (`local` default, `memory`, or `gcs`).
     pub storage: Storage,
+    /// Environment variables that point a server process at the same storage.
+    pub storage_env: Vec<(String, String)>,
     /// Which database this is.
     pub kind: DbKind,
     _dir: tempfile::TempDir,
@@ -61,12 +65,31 @@ impl TestEnv {
             }
         };
         Migrator::up(db.conn(), None).await.unwrap();
-        let storage = match std::env::var("WS_TEST_STORAGE").as_deref() {
-            Ok("memory") => Storage::new(InMemoryStorage::new()),
-            Ok("gcs") => Storage::new(fresh_gcs_bucket().await),
-            _ => Storage::new(LocalStorage::new(dir.path().join("blobs")).unwrap()),
+        let (storage, storage_env) = match std::env::var("WS_TEST_STORAGE").as_deref() {
+            Ok("memory") => (Storage::new(InMemoryStorage::new()), vec![("WS_STORAGE_BACKEND".into(), "memory".into())]),
+            Ok("gcs") => {
+                let gcs = fresh_gcs_bucket().await;
+                let env = vec![
+                    ("WS_STORAGE_BACKEND".into(), "gcs".into()),
+                    ("WS_GCS_BUCKET".into(), gcs.bucket().to_owned()),
+                    ("WS_GCS_ENDPOINT".into(), std::env::var("WS_GCS_ENDPOINT").unwrap_or_default()),
+                    (
+                        "WS_GCS_CREDENTIALS".into(),
+                        std::env::var("WS_GCS_CREDENTIALS").unwrap_or_else(|_| "anonymous".into()),
+                    ),
+                ];
+                (Storage::new(gcs), env)
+            }
+            _ => {
+                let root = dir.path().join("blobs");
+                let env = vec![
+                    ("WS_STORAGE_BACKEND".into(), "local".into()),
+                    ("WS_STORAGE_DIR".into(), root.display().to_string()),
+                ];
+                (Storage::new(LocalStorage::new(root).unwrap()), env)
+            }
         };
-        Some(Self { db, storage, kind, _dir: dir, pg })
+        Some(Self { db, storage, storage_env, kind, _dir: dir, pg })
     }
 
     /// Makes every insert of a file row named `name` fail inside the database (a trigger), to
@@ -97,7 +120,15 @@ impl TestEnv {
         }
     }
 
-    /// The admin-side name of this test's PostgreSQL database, if any.
+    /// The URL of this test's own database: its PostgreSQL database, or its SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self._dir.path().join("test.db").display()),
+        }
+    }
+
+    /// The URL of this test's PostgreSQL database, if it runs on PostgreSQL.
     pub fn postgres_url(&self) -> Option<&str> {
         self.pg.as_ref().map(|pg| pg.url.as_str())
     }
