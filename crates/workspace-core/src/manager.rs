@@ -13,8 +13,8 @@ use chrono::Utc;
 use futures::{Stream, TryStreamExt};
 use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -194,18 +194,32 @@ impl WorkspaceManager {
             created_at: now,
             updated_at: now,
         };
-        match self.commit_new_row(row, new.overwrite).await {
-            Ok((info, retired)) => {
-                if let Some(old) = retired {
-                    self.remove_blob(&BlobKey::for_file(self.workspace_id, FileId::from_uuid(old))).await;
-                }
-                Ok(info)
-            }
+        let (txn, info, retired) = match self.stage_new_row(row, new.overwrite).await {
+            Ok(staged) => staged,
             Err(err) => {
                 self.remove_blob(&key).await;
-                Err(err)
+                return Err(err);
+            }
+        };
+        if let Err(err) = txn.commit().await {
+            // A failed COMMIT is ambiguous: the connection may have died after the database
+            // committed. Look before deleting, so a committed row never loses its blob.
+            match self.get_file_info(file_id).await {
+                Ok(_) => tracing::warn!(%file_id, error = %err, "commit reported failure but the row is there"),
+                Err(WorkspaceError::NotFound(_)) => {
+                    self.remove_blob(&key).await;
+                    return Err(err.into());
+                }
+                Err(check) => {
+                    tracing::warn!(%file_id, error = %check, "cannot tell whether the commit landed; gc decides");
+                    return Err(err.into());
+                }
             }
         }
+        if let Some(old) = retired {
+            self.remove_blob(&BlobKey::for_file(self.workspace_id, FileId::from_uuid(old))).await;
+        }
+        Ok(info)
     }
 
     /// Writes a buffer (convenience over [`write_file`](Self::write_file)).
@@ -214,9 +228,13 @@ impl WorkspaceManager {
         self.write_file(new, futures::stream::once(async move { Ok(bytes) })).await
     }
 
-    /// The transaction of a write: lock, conflict, quota, retire, insert. Returns the new file
-    /// and the id of the row it replaced.
-    async fn commit_new_row(&self, row: file::Model, overwrite: bool) -> Result<(FileInfo, Option<Uuid>)> {
+    /// The transaction of a write, up to its commit: lock, conflict, quota, retire, insert.
+    /// Returns the open transaction, the new file and the id of the row it replaced.
+    async fn stage_new_row(
+        &self,
+        row: file::Model,
+        overwrite: bool,
+    ) -> Result<(DatabaseTransaction, FileInfo, Option<Uuid>)> {
         let txn = self.db.begin_write().await?;
         if self.db.backend() == DbBackend::Postgres {
             // Serialise quota checks per workspace: two writers cannot both pass a check only one fits.
@@ -263,8 +281,7 @@ impl WorkspaceManager {
             }
             Err(err) => return Err(err.into()),
         };
-        txn.commit().await?;
-        Ok((inserted.try_into()?, retired))
+        Ok((txn, inserted.try_into()?, retired))
     }
 
     /// Reads a whole file by path (resolved with the session). Meant for small files; stream
