@@ -1,0 +1,92 @@
+//! `Copilot`: the tools wired to a database, storage, blocks and an execution environment, so a
+//! caller (the MCP server, a chat backend) only says which user and session a call is for.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::Value;
+use workspace_core::{Db, Limits, SessionId, Storage, UserId, WorkspaceId, WorkspaceManager};
+use workspace_exec::{BlockRegistry, ExecEnv};
+
+use crate::error::ToolError;
+use crate::registry::{ToolContext, ToolRegistry, normalize_args};
+use crate::tools::{DeleteFileTool, ListFilesTool, ReadFileTool, RunBlockTool, WriteFileTool};
+
+impl ToolRegistry {
+    /// The five workspace tools of SPEC §9: `list_workspace_files`, `read_workspace_file`,
+    /// `write_workspace_file`, `delete_workspace_file` and `run_block` over `blocks`.
+    pub fn workspace_tools(blocks: Arc<BlockRegistry>, limits: Limits) -> Result<Self, ToolError> {
+        let mut registry = Self::new();
+        registry.register(ListFilesTool)?;
+        registry.register(ReadFileTool)?;
+        registry.register(WriteFileTool::new(limits))?;
+        registry.register(DeleteFileTool)?;
+        registry.register(RunBlockTool::new(blocks))?;
+        Ok(registry)
+    }
+}
+
+/// The workspace tools bound to their resources. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Copilot(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    storage: Storage,
+    limits: Limits,
+    env: ExecEnv,
+    tools: ToolRegistry,
+    /// user → workspace, so a call costs no upsert once the workspace is known.
+    workspaces: Mutex<HashMap<UserId, WorkspaceId>>,
+}
+
+impl Copilot {
+    /// The five workspace tools over this database and storage, with `blocks` for `run_block`.
+    pub fn new(
+        db: Db,
+        storage: Storage,
+        blocks: BlockRegistry,
+        env: ExecEnv,
+        limits: Limits,
+    ) -> Result<Self, ToolError> {
+        let tools = ToolRegistry::workspace_tools(Arc::new(blocks), limits)?;
+        Ok(Self(Arc::new(Inner { db, storage, limits, env, tools, workspaces: Mutex::default() })))
+    }
+
+    /// The tool registry (definitions, OpenAI / Anthropic exports, validation).
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.0.tools
+    }
+
+    /// The context of a call for `user` in `session`; the user's workspace is created on first use.
+    pub async fn context(&self, user: &UserId, session: &SessionId) -> Result<ToolContext, ToolError> {
+        let cached = self.0.workspaces.lock().unwrap_or_else(PoisonError::into_inner).get(user).copied();
+        let workspace = match cached {
+            Some(id) => id,
+            None => {
+                let id = WorkspaceManager::get_or_create_workspace(&self.0.db, user).await?;
+                self.0.workspaces.lock().unwrap_or_else(PoisonError::into_inner).insert(user.clone(), id);
+                id
+            }
+        };
+        let manager = WorkspaceManager::new(
+            self.0.db.clone(),
+            self.0.storage.clone(),
+            user.clone(),
+            workspace,
+            Some(session.clone()),
+        )
+        .with_limits(self.0.limits);
+        ToolContext::new(manager, self.0.env.clone())
+    }
+
+    /// Calls tool `name` for `user` in `session`.
+    pub async fn call(&self, user: &UserId, session: &SessionId, name: &str, args: Value) -> Result<Value, ToolError> {
+        // Refuse unknown tools and bad arguments before touching the database.
+        let args = normalize_args(args);
+        self.tools().validate(name, &args)?;
+        let ctx = self.context(user, session).await?;
+        self.tools().call(name, args, &ctx).await
+    }
+}

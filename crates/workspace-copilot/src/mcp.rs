@@ -1,0 +1,259 @@
+//! The Model Context Protocol server: the same tool registry, offered to any MCP client over
+//! stdio (one user and session per process) or streamable HTTP (the user set per request by the
+//! HTTP layer's authentication). Built on the official Rust SDK, `rmcp`.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+use workspace_core::{SessionId, UserId};
+
+use crate::copilot::Copilot;
+use crate::error::ToolError;
+
+/// The session used when the client names none (stdio without `--session`, HTTP without
+/// `?session=`), so files of one conversation are listed again in the next.
+pub const DEFAULT_SESSION: &str = "default";
+
+/// The query parameter of the HTTP endpoint that names the chat session (`/mcp?session=abc`).
+pub const SESSION_QUERY_PARAM: &str = "session";
+
+const INSTRUCTIONS: &str = "Tools over the user's persistent file workspace: list, read, write and delete \
+files, and run blocks whose media outputs are saved as workspace:// references. Files written in one \
+session stay readable in later ones (by id or absolute path). Reads never return more than 32 KiB of \
+file content; large files come back as metadata, a preview and a workspace:// reference.";
+
+/// The authenticated caller of an HTTP request. The HTTP layer inserts it into the request's
+/// extensions after checking the bearer token; requests without it are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCaller {
+    /// The user from the token.
+    pub user: UserId,
+}
+
+#[derive(Debug, Clone)]
+enum Identity {
+    /// stdio: one user and session for the whole process.
+    Fixed { user: UserId, session: SessionId },
+    /// HTTP: the caller of each request, from its extensions.
+    PerRequest,
+}
+
+/// An MCP server over a [`Copilot`].
+#[derive(Debug, Clone)]
+pub struct McpServer {
+    copilot: Copilot,
+    identity: Identity,
+}
+
+impl McpServer {
+    /// A server acting for one user in one session (the stdio transport).
+    pub fn for_user(copilot: Copilot, user: UserId, session: SessionId) -> Self {
+        Self { copilot, identity: Identity::Fixed { user, session } }
+    }
+
+    /// A server that acts for whoever each HTTP request was authenticated as (see [`McpCaller`]).
+    pub fn per_request(copilot: Copilot) -> Self {
+        Self { copilot, identity: Identity::PerRequest }
+    }
+
+    /// The tools in MCP form.
+    pub fn mcp_tools(&self) -> Vec<McpTool> {
+        self.copilot
+            .tools()
+            .definitions()
+            .into_iter()
+            .map(|d| {
+                let schema = match d.parameters {
+                    Value::Object(map) => map,
+                    _ => serde_json::Map::new(),
+                };
+                let annotations = annotations_for(&d.name);
+                McpTool::new(d.name, d.description, Arc::new(schema)).annotate(annotations)
+            })
+            .collect()
+    }
+
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<(UserId, SessionId), ErrorData> {
+        match &self.identity {
+            Identity::Fixed { user, session } => Ok((user.clone(), session.clone())),
+            Identity::PerRequest => {
+                let parts = ctx.extensions.get::<http::request::Parts>();
+                let caller = parts.and_then(|p| p.extensions.get::<McpCaller>()).ok_or_else(|| {
+                    ErrorData::invalid_request("this request is not authenticated; send a bearer token", None)
+                })?;
+                let session = parts
+                    .and_then(|p| session_from_query(p.uri.query()))
+                    .unwrap_or_else(|| SessionId::new(DEFAULT_SESSION).map_err(|e| e.to_string()))
+                    .map_err(|e| ErrorData::invalid_params(format!("`session`: {e}"), None))?;
+                Ok((caller.user.clone(), session))
+            }
+        }
+    }
+}
+
+/// The `session` query parameter, if present (percent-decoding `%XX` and `+`).
+fn session_from_query(query: Option<&str>) -> Option<Result<SessionId, String>> {
+    let value = query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == SESSION_QUERY_PARAM).then_some(value)
+    })?;
+    Some(percent_decode(value).and_then(|s| SessionId::new(s).map_err(|e| e.to_string())))
+}
+
+fn percent_decode(input: &str) -> Result<String, String> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = input.get(i + 1..i + 3).ok_or("truncated percent escape")?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid percent escape")?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8".to_owned())
+}
+
+fn annotations_for(name: &str) -> ToolAnnotations {
+    let annotations = ToolAnnotations::new();
+    match name {
+        "list_workspace_files" | "read_workspace_file" => annotations.read_only(true).open_world(false),
+        "delete_workspace_file" => annotations.read_only(false).destructive(true).idempotent(false).open_world(false),
+        "write_workspace_file" => annotations.read_only(false).destructive(true).open_world(false),
+        _ => annotations.read_only(false).destructive(false),
+    }
+}
+
+/// A tool result in MCP form: the JSON as text (what every client shows the model) plus the same
+/// value as structured content; small inline images also as an image block.
+fn to_mcp_result(result: Result<Value, ToolError>) -> CallToolResult {
+    match result {
+        Ok(value) => {
+            let image = match (
+                value.get("content_base64").and_then(Value::as_str),
+                value.get("mime_type").and_then(Value::as_str),
+            ) {
+                (Some(data), Some(mime)) if mime.starts_with("image/") => Some(ContentBlock::image(data, mime)),
+                _ => None,
+            };
+            let mut result = CallToolResult::structured(value);
+            result.content.extend(image);
+            result
+        }
+        Err(err) => CallToolResult::structured_error(err.to_json()),
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info =
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(INSTRUCTIONS);
+        info.server_info =
+            Implementation::new("workspace-copilot", env!("CARGO_PKG_VERSION")).with_title("Agent workspace");
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.mcp_tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.copilot.tools().get(&request.name).is_none() {
+            return Err(ErrorData::invalid_params(format!("unknown tool `{}`", request.name), None));
+        }
+        let (user, session) = self.caller(&context)?;
+        let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        let result = self.copilot.call(&user, &session, &request.name, args).await;
+        if let Err(err) = &result {
+            tracing::debug!(tool = %request.name, code = err.code, "tool call failed");
+        }
+        Ok(to_mcp_result(result).into())
+    }
+}
+
+/// Errors of the MCP transports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum McpError {
+    /// The client went away or spoke something other than MCP during the handshake.
+    #[error("MCP handshake failed: {0}")]
+    Handshake(String),
+    /// The server task failed.
+    #[error("MCP server stopped: {0}")]
+    Stopped(String),
+}
+
+/// Serves MCP on this process's stdin/stdout for `user` in `session` until the client closes the
+/// stream. Nothing else may write to stdout meanwhile (log to stderr).
+pub async fn serve_stdio(copilot: Copilot, user: UserId, session: SessionId) -> Result<(), McpError> {
+    let server = McpServer::for_user(copilot, user, session);
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Handshake(e.to_string()))?;
+    running.waiting().await.map_err(|e| McpError::Stopped(e.to_string()))?;
+    Ok(())
+}
+
+/// Options of the streamable HTTP endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct McpHttpOptions {
+    /// Accepted `Host` headers; empty accepts any. Requests carry a bearer token, which a
+    /// DNS-rebinding page cannot attach, so the check is optional here.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The streamable HTTP transport as a tower service (`http::Request` in, `http::Response` out),
+/// for the HTTP layer to mount (at `/mcp`) behind its authentication, which must insert an
+/// [`McpCaller`] into each request's extensions. Stateless: every POST is answered on its own
+/// with a JSON body, so any replica can serve any request.
+pub fn http_service(
+    copilot: Copilot,
+    options: McpHttpOptions,
+) -> StreamableHttpService<McpServer, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None);
+    let config = if options.allowed_hosts.is_empty() {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(options.allowed_hosts)
+    };
+    let server = McpServer::per_request(copilot);
+    StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_comes_from_the_query() {
+        let got = |q: &str| session_from_query(Some(q)).map(|r| r.map(|s| s.as_str().to_owned()));
+        assert_eq!(got("session=abc"), Some(Ok("abc".into())));
+        assert_eq!(got("x=1&session=chat%20one"), Some(Ok("chat one".into())));
+        assert_eq!(got("other=1"), None);
+        assert!(matches!(got("session=a%2Fb"), Some(Err(_))), "a session may not contain /");
+        assert!(matches!(got("session=%zz"), Some(Err(_))));
+        assert_eq!(session_from_query(None), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! The tool contract and the registry: one list of tools with their JSON schemas that backs the
+//! Rust API, the MCP server, and the OpenAI / Anthropic tool definitions alike. Input is checked
+//! against the tool's schema before any handler runs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use workspace_core::{SessionId, WorkspaceManager};
+use workspace_exec::ExecEnv;
+
+use crate::error::ToolError;
+
+/// The JSON Schema dialect of every tool's parameters.
+pub const SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// Most schema violations listed in one error message.
+const MAX_REPORTED_VIOLATIONS: usize = 5;
+
+/// One chat tool: a name, a description for the model, a JSON schema of its parameters, and a
+/// handler returning JSON.
+#[async_trait]
+pub trait Tool: Send + Sync + fmt::Debug {
+    /// The name the model calls it by (`[a-zA-Z0-9_-]`, at most 64 characters).
+    fn name(&self) -> &str;
+    /// What it does and its limits, written for the model.
+    fn description(&self) -> &str;
+    /// JSON Schema (draft 2020-12) of the arguments object.
+    fn parameters(&self) -> Value;
+    /// Runs the tool. The registry has already validated `args` against
+    /// [`parameters`](Self::parameters).
+    async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError>;
+}
+
+/// Who a tool call acts for: the user's workspace within one chat session, and the execution
+/// environment `run_block` uses.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    manager: WorkspaceManager,
+    session: SessionId,
+    env: ExecEnv,
+}
+
+impl ToolContext {
+    /// A context over `manager`, which must be bound to a session (tools always run in one).
+    pub fn new(manager: WorkspaceManager, env: ExecEnv) -> Result<Self, ToolError> {
+        let session = manager
+            .session_id()
+            .cloned()
+            .ok_or_else(|| ToolError::invalid_input("copilot tools need a session: build the manager with one"))?;
+        Ok(Self { manager, session, env })
+    }
+    /// The workspace, bound to the user and the session.
+    pub fn manager(&self) -> &WorkspaceManager {
+        &self.manager
+    }
+    /// The chat session.
+    pub fn session(&self) -> &SessionId {
+        &self.session
+    }
+    /// The execution environment for blocks.
+    pub fn env(&self) -> &ExecEnv {
+        &self.env
+    }
+}
+
+/// A tool's definition in a neutral form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolDefinition {
+    /// Tool name.
+    pub name: String,
+    /// Description for the model.
+    pub description: String,
+    /// JSON Schema (draft 2020-12) of the arguments.
+    pub parameters: Value,
+}
+
+struct Entry {
+    tool: Arc<dyn Tool>,
+    schema: Value,
+    validator: jsonschema::Validator,
+}
+
+/// The tools, in registration order, each with its compiled schema.
+#[derive(Default)]
+pub struct ToolRegistry {
+    entries: Vec<Entry>,
+}
+
+impl fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.entries.iter().map(|e| e.tool.name())).finish()
+    }
+}
+
+impl ToolRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool. Refused: a duplicate or malformed name, or parameters that are not a valid
+    /// draft 2020-12 schema of an object.
+    pub fn register(&mut self, tool: impl Tool + 'static) -> Result<(), ToolError> {
+        let name = tool.name().to_owned();
+        if name.is_empty()
+            || name.len() > 64
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ToolError::invalid_input(format!("tool name `{name}` must be 1 to 64 of [a-zA-Z0-9_-]")));
+        }
+        if self.get(&name).is_some() {
+            return Err(ToolError::invalid_input(format!("a tool named `{name}` is already registered")));
+        }
+        let schema = tool.parameters();
+        if schema.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(ToolError::invalid_input(format!("the parameters of `{name}` must be an object schema")));
+        }
+        let validator = compile_schema(&schema).map_err(|e| ToolError::invalid_input(format!("tool `{name}`: {e}")))?;
+        self.entries.push(Entry { tool: Arc::new(tool), schema, validator });
+        Ok(())
+    }
+
+    /// The tool with this name.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.entries.iter().find(|e| e.tool.name() == name).map(|e| e.tool.clone())
+    }
+
+    /// Every tool's definition, in registration order.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.entries
+            .iter()
+            .map(|e| ToolDefinition {
+                name: e.tool.name().to_owned(),
+                description: e.tool.description().to_owned(),
+                parameters: e.schema.clone(),
+            })
+            .collect()
+    }
+
+    /// The tools as OpenAI (Chat Completions) function tools:
+    /// `{"type": "function", "function": {"name", "description", "parameters"}}`.
+    pub fn openai_functions(&self) -> Vec<Value> {
+        self.definitions()
+            .into_iter()
+            .map(|d| {
+                json!({
+                    "type": "function",
+                    "function": {"name": d.name, "description": d.description, "parameters": without_dialect(d.parameters)}
+                })
+            })
+            .collect()
+    }
+
+    /// The tools as Anthropic (Messages API) tools: `{"name", "description", "input_schema"}`.
+    pub fn anthropic_tools(&self) -> Vec<Value> {
+        self.definitions()
+            .into_iter()
+            .map(|d| json!({"name": d.name, "description": d.description, "input_schema": without_dialect(d.parameters)}))
+            .collect()
+    }
+
+    /// Checks `args` against the tool's schema. A missing (`null`) argument object counts as `{}`.
+    pub fn validate(&self, name: &str, args: &Value) -> Result<(), ToolError> {
+        let entry = self.entry(name)?;
+        check(&entry.validator, args, &format!("arguments of `{name}`"))
+    }
+
+    /// Validates and runs a tool. Every failure is a [`ToolError`]; nothing panics.
+    pub async fn call(&self, name: &str, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
+        let args = normalize_args(args);
+        let entry = self.entry(name)?;
+        check(&entry.validator, &args, &format!("arguments of `{name}`"))?;
+        entry.tool.call(args, ctx).await
+    }
+
+    /// [`call`](Self::call) with the error folded into the JSON the model sees.
+    pub async fn call_json(&self, name: &str, args: Value, ctx: &ToolContext) -> Value {
+        self.call(name, args, ctx).await.unwrap_or_else(|e| e.to_json())
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry, ToolError> {
+        self.entries.iter().find(|e| e.tool.name() == name).ok_or_else(|| {
+            let names: Vec<_> = self.entries.iter().map(|e| e.tool.name()).collect();
+            ToolError::not_found(format!("no tool named `{name}`; available: {}", names.join(", ")))
+        })
+    }
+}
+
+/// Compiles a schema for validation: draft 2020-12 unless its `$schema` names another dialect,
+/// meta-validated first, and with no way to fetch remote (or file) references.
+pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::meta::validate(schema).map_err(|e| format!("invalid JSON schema: {e}"))?;
+    jsonschema::options().with_retriever(NoRemoteRefs).build(schema).map_err(|e| format!("invalid JSON schema: {e}"))
+}
+
+/// Validates `value` with `validator`, listing the first few violations.
+pub fn check(validator: &jsonschema::Validator, value: &Value, what: &str) -> Result<(), ToolError> {
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .take(MAX_REPORTED_VIOLATIONS)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() { e.to_string() } else { format!("at `{at}`: {e}") }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ToolError::invalid_input(format!("{what} do not match the schema: {}", problems.join("; "))))
+    }
+}
+
+/// Refuses every external `$ref`: schemas are self-contained, and validation never goes to the network.
+#[derive(Debug)]
+struct NoRemoteRefs;
+
+impl jsonschema::Retrieve for NoRemoteRefs {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        Err(format!("external schema references are not allowed ({uri})").into())
+    }
+}
+
+/// Arguments as a tool sees them: a missing (`null`) argument object is `{}`.
+pub fn normalize_args(args: Value) -> Value {
+    if args.is_null() { Value::Object(Map::new()) } else { args }
+}
+
+fn without_dialect(mut schema: Value) -> Value {
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+    }
+    schema
+}

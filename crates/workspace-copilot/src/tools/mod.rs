@@ -1,0 +1,85 @@
+//! The five workspace tools of SPEC §9 and what they share: how a file is named in arguments
+//! (`file_id` or `path`) and how its metadata is shown to the model.
+
+mod delete;
+mod list;
+mod read;
+mod run_block;
+mod write;
+
+use std::str::FromStr;
+
+use serde_json::{Value, json};
+use workspace_core::{FileId, FileInfo, WorkspaceUri};
+
+pub use delete::DeleteFileTool;
+pub use list::ListFilesTool;
+pub use read::ReadFileTool;
+pub use run_block::RunBlockTool;
+pub use write::WriteFileTool;
+
+use crate::error::ToolError;
+use crate::registry::ToolContext;
+
+/// The metadata the model sees for a file (never its content).
+pub fn file_json(info: &FileInfo) -> Value {
+    json!({
+        "id": info.id.to_string(),
+        "name": info.name,
+        "path": info.path,
+        "mime_type": info.mime_type,
+        "size_bytes": info.size_bytes,
+        "uri": info.uri().to_string(),
+        "source": info.source,
+        "session_id": info.source_session_id,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+    })
+}
+
+/// The schema fragment shared by tools that take one file: `file_id` or `path`.
+fn file_selector_properties() -> Value {
+    json!({
+        "file_id": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The file's id (a UUID) or its workspace:// reference. Give this or `path`."
+        },
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1024,
+            "description": "The file's path: relative paths are inside this session's folder, absolute paths (starting with /) anywhere in the workspace. Give this or `file_id`."
+        }
+    })
+}
+
+/// Finds the live file named by exactly one of `file_id` and `path`.
+async fn resolve_file(ctx: &ToolContext, file_id: Option<&str>, path: Option<&str>) -> Result<FileInfo, ToolError> {
+    let manager = ctx.manager();
+    match (file_id, path) {
+        (Some(_), Some(_)) => Err(ToolError::invalid_input("give either `file_id` or `path`, not both")),
+        (None, None) => Err(ToolError::invalid_input("give `file_id` or `path` to name the file")),
+        (None, Some(path)) => Ok(manager.get_file_info_by_path(path).await?),
+        (Some(id), None) if WorkspaceUri::is_workspace_uri(id) => {
+            match WorkspaceUri::parse(id).map_err(|e| ToolError::invalid_input(e.to_string()))? {
+                WorkspaceUri::File { id, .. } => Ok(manager.get_file_info(id).await?),
+                WorkspaceUri::Path(path) => Ok(manager.get_file_info_by_path(path.as_str()).await?),
+            }
+        }
+        (Some(id), None) => {
+            let id = FileId::from_str(id.trim()).map_err(|_| {
+                ToolError::invalid_input(format!(
+                    "`{}` is not a file id: expected a UUID or a workspace:// reference",
+                    id.chars().take(64).collect::<String>()
+                ))
+            })?;
+            Ok(manager.get_file_info(id).await?)
+        }
+    }
+}
+
+/// Parses validated arguments into a typed struct.
+fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+    serde_json::from_value(args).map_err(|e| ToolError::invalid_input(format!("arguments: {e}")))
+}
