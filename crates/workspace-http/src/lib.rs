@@ -9,6 +9,7 @@ pub mod range;
 pub mod routes;
 pub mod signed_link;
 pub mod state;
+pub mod ui;
 
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
+    // The web UI (SPEC §10): static pages, no auth of their own.
+    let api = api.merge(ui::router());
     api.fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
