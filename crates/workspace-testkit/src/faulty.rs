@@ -2,7 +2,7 @@
 //! pulled from it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +30,9 @@ pub struct Faults {
     pub release: Notify,
     /// Signalled when a held put has stored its object and is waiting.
     pub held: Notify,
+    /// Random faults, in permille per call: a put fails before, during (after a random number of
+    /// bytes) or after storing; a delete fails; every call may be delayed up to 20 ms.
+    pub chaos_permille: AtomicU32,
 }
 
 /// Wraps a backend and injects the failures switched on in its [`Faults`].
@@ -47,6 +50,21 @@ impl FaultyStorage {
     }
 }
 
+impl Faults {
+    /// Whether a random fault strikes this call.
+    fn roll(&self) -> bool {
+        let permille = self.chaos_permille.load(Ordering::Relaxed);
+        permille > 0 && rand::random_range(0..1000) < permille
+    }
+
+    /// A random short delay when chaos is on.
+    async fn jitter(&self) {
+        if self.chaos_permille.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(rand::random_range(0..20))).await;
+        }
+    }
+}
+
 fn injected(what: &str) -> StorageError {
     StorageError::Other(format!("injected failure: {what}"))
 }
@@ -58,8 +76,19 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn put(&self, key: &BlobKey, body: BodyStream) -> Result<u64, StorageError> {
-        if self.faults.fail_put_mid_stream.load(Ordering::SeqCst) {
-            let limit = self.faults.fail_put_after_bytes.load(Ordering::SeqCst);
+        self.faults.jitter().await;
+        let chaos = self.faults.roll();
+        let chaos_kind = rand::random_range(0..3u8);
+        if chaos && chaos_kind == 0 {
+            return Err(injected("put refused"));
+        }
+        let mid_stream = chaos && chaos_kind == 1;
+        if self.faults.fail_put_mid_stream.load(Ordering::SeqCst) || mid_stream {
+            let limit = if mid_stream {
+                rand::random_range(0..64 * 1024)
+            } else {
+                self.faults.fail_put_after_bytes.load(Ordering::SeqCst)
+            };
             let mut seen = 0u64;
             let cut = body
                 .map(move |chunk| {
@@ -76,7 +105,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
             return Err(injected("put failed mid-stream"));
         }
         let n = self.inner.put(key, body).await?;
-        if self.faults.fail_put_after_storing.load(Ordering::SeqCst) {
+        if self.faults.fail_put_after_storing.load(Ordering::SeqCst) || chaos {
             return Err(injected("put stored the object but reported failure"));
         }
         if self.faults.hold_put.load(Ordering::SeqCst) {
@@ -87,11 +116,16 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<GetResult, StorageError> {
+        self.faults.jitter().await;
+        if self.faults.roll() {
+            return Err(injected("get"));
+        }
         self.inner.get(key, range).await
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
-        if self.faults.fail_deletes.load(Ordering::SeqCst) {
+        self.faults.jitter().await;
+        if self.faults.fail_deletes.load(Ordering::SeqCst) || self.faults.roll() {
             return Err(injected("delete"));
         }
         self.inner.delete(key).await

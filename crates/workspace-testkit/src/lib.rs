@@ -20,8 +20,8 @@ use workspace_core::{Db, InMemoryStorage, Storage};
 use workspace_migrations::{Migrator, MigratorTrait};
 use workspace_storage::{GcsCredentials, GcsStorage, LocalStorage};
 
-pub use gcs_key::{GCS_TEST_CLIENT_EMAIL, ServiceAccountKey, gcs_service_account_key};
 pub use faulty::{CountingBody, Faults, FaultyStorage};
+pub use gcs_key::{GCS_TEST_CLIENT_EMAIL, ServiceAccountKey, gcs_service_account_key};
 
 /// Default admin URL for the test PostgreSQL server.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -66,7 +66,9 @@ impl TestEnv {
         };
         Migrator::up(db.conn(), None).await.unwrap();
         let (storage, storage_env) = match std::env::var("WS_TEST_STORAGE").as_deref() {
-            Ok("memory") => (Storage::new(InMemoryStorage::new()), vec![("WS_STORAGE_BACKEND".into(), "memory".into())]),
+            Ok("memory") => {
+                (Storage::new(InMemoryStorage::new()), vec![("WS_STORAGE_BACKEND".into(), "memory".into())])
+            }
             Ok("gcs") => {
                 let gcs = fresh_gcs_bucket().await;
                 let env = vec![

@@ -51,8 +51,14 @@ impl Server {
     }
 
     pub async fn with_limits(env: TestEnv, limits: Limits) -> Self {
+        let storage = env.storage.clone();
+        Self::with_storage(env, storage, limits).await
+    }
+
+    /// A server on `storage` (for example a fault-injecting wrapper of the test's backend).
+    pub async fn with_storage(env: TestEnv, storage: workspace_core::Storage, limits: Limits) -> Self {
         install_crypto();
-        let state = AppState::new(env.db.clone(), env.storage.clone(), api_config(limits));
+        let state = AppState::new(env.db.clone(), storage, api_config(limits));
         let addr = serve(state).await;
         Self {
             base: format!("http://{addr}"),
