@@ -18,4 +18,4 @@ export WORKSPACE_SERVER_BIN="$target_dir/debug/workspace-server"
 export UI_SCREENSHOT_DIR="$root/target/ui-screenshots"
 rm -rf "$UI_SCREENSHOT_DIR"
 cd ui-tests
-node --test --test-concurrency=1 tests/
+node --test --test-concurrency=1 tests/*.test.js

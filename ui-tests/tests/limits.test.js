@@ -46,6 +46,30 @@ describe('upload limits in the web UI', () => {
     await screenshot(page, '10-quota-and-size-errors');
   });
 
+  it('pages through the list with the cursor', async () => {
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      for (let i = 0; i < 11; i += 1) data.items.add(new File([`file ${i}`], `f${String(i).padStart(2, '0')}.txt`, { type: 'text/plain' }));
+      const zone = document.getElementById('drop-zone');
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
+      }
+    });
+    await page.getByText('11 uploaded.').waitFor();
+    await page.getByLabel('Per page').selectOption('10');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#files-body tr').length === 10);
+    assert.equal(await page.locator('#page-info').textContent(), 'Page 1 · 10 files');
+    assert.equal(await page.locator('#page-prev').isDisabled(), true);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.locator('#page-info', { hasText: 'Page 2' }).waitFor();
+    assert.deepEqual(await page.locator('#files-body tr td.name').allTextContents(), ['f09.txt', 'f10.txt']);
+    assert.equal(await page.locator('#page-next').isDisabled(), true);
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.locator('#page-info', { hasText: 'Page 1' }).waitFor();
+    assert.equal(await page.locator('#files-body tr td.name').first().textContent(), 'a.bin');
+  });
+
   it('had no dialogs or errors', () => {
     assert.deepEqual(problems.dialogs, []);
     assert.deepEqual(problems.errors, []);

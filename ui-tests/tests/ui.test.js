@@ -249,6 +249,44 @@ describe('workspace web UI', () => {
     await screenshot(page, '09-hostile-name');
   });
 
+  it('renders hostile markdown into allowed elements only', async () => {
+    const result = await page.evaluate(async () => {
+      const { renderMarkdown } = await import('/ui/markdown.js');
+      const inputs = [
+        '<script>alert(1)</script>',
+        '<img src=x onerror=alert(1)>',
+        '[x](javascript:alert(1)) [y](JAVASCRIPT:alert(1)) [z](data:text/html,<script>alert(1)</script>)',
+        '![i](javascript:alert(1)) ![j](https://example.invalid/a.png) ![k](data:image/svg+xml,<svg onload=alert(1)>)',
+        '<a href="javascript:alert(1)">a</a> <iframe src=x></iframe> <svg onload=alert(1)>',
+        '**<b onmouseover=alert(1)>x</b>** _<i>y</i>_ `<code>` ~~<s>z</s>~~',
+        '```html\n<script>alert(1)</script>\n```',
+        '> <style>body{display:none}</style>\n> - <form action=x><input></form>',
+        '[ok](https://example.invalid/?q=<script>) https://example.invalid/"onmouseover="alert(1)',
+        'workspace://not-a-uuid workspace://../../etc',
+        '*'.repeat(5000) + '_'.repeat(5000) + '['.repeat(2000) + '`'.repeat(3000),
+      ];
+      const allowed = new Set(['P', 'BR', 'STRONG', 'EM', 'DEL', 'CODE', 'PRE', 'A', 'UL', 'OL', 'LI', 'BLOCKQUOTE',
+        'H3', 'H4', 'H5', 'H6', 'HR', 'SPAN', 'DIV']);
+      const bad = [];
+      for (const input of inputs) {
+        const root = document.createElement('div');
+        root.append(renderMarkdown(input, { media: (ref) => document.createTextNode(`[media ${ref.raw}]`) }));
+        for (const el of root.querySelectorAll('*')) {
+          if (!allowed.has(el.tagName)) bad.push(`${el.tagName} from ${input.slice(0, 40)}`);
+          for (const attr of el.attributes) {
+            if (/^on/i.test(attr.name) || attr.name === 'style' || attr.name === 'src') bad.push(`${attr.name} on ${el.tagName}`);
+            if (attr.name === 'href' && !/^(https?:|mailto:)/.test(attr.value)) bad.push(`href ${attr.value}`);
+          }
+        }
+      }
+      const sample = document.createElement('div');
+      sample.append(renderMarkdown(inputs[1]));
+      return { bad, text: sample.textContent };
+    });
+    assert.deepEqual(result.bad, []);
+    assert.equal(result.text, '<img src=x onerror=alert(1)>');
+  });
+
   it('never opened a JavaScript dialog, threw, or broke the content security policy', () => {
     assert.deepEqual(problems.dialogs, [], 'no alert/confirm/prompt');
     assert.deepEqual(problems.errors, [], 'no uncaught errors');
