@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod disposition;
 pub mod error;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod range;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
+    // The MCP endpoint (streamable HTTP, bearer token), when the state carries the chat tools.
+    let api = api.merge(mcp::routes(&state));
     // The web UI (SPEC §10): static pages, no auth of their own.
     let api = api.merge(ui::router());
     api.fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -1,7 +1,7 @@
 //! `AppState`: what every handler shares (database, storage, configuration, metrics).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use workspace_core::{Db, Limits, SessionId, Storage, UserId, WorkspaceId, WorkspaceManager};
@@ -38,12 +38,21 @@ struct Inner {
     metrics: Metrics,
     /// user → workspace, so a request costs no upsert once the workspace is known.
     workspaces: Mutex<HashMap<UserId, WorkspaceId>>,
+    /// The chat tools behind `/mcp`, when the server offers them.
+    copilot: OnceLock<workspace_copilot::Copilot>,
 }
 
 impl AppState {
     /// Builds the state.
     pub fn new(db: Db, storage: Storage, config: ApiConfig) -> Self {
-        Self(Arc::new(Inner { db, storage, config, metrics: Metrics::default(), workspaces: Mutex::default() }))
+        Self(Arc::new(Inner {
+            db,
+            storage,
+            config,
+            metrics: Metrics::default(),
+            workspaces: Mutex::default(),
+            copilot: OnceLock::new(),
+        }))
     }
 
     /// The database.
@@ -65,6 +74,17 @@ impl AppState {
     /// Request metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Offers the chat tools over MCP at `/mcp` (see [`crate::mcp`]). Call before building the router.
+    pub fn with_copilot(self, copilot: workspace_copilot::Copilot) -> Self {
+        let _ = self.0.copilot.set(copilot);
+        self
+    }
+
+    /// The chat tools, when the MCP endpoint is on.
+    pub fn copilot(&self) -> Option<&workspace_copilot::Copilot> {
+        self.0.copilot.get()
     }
 
     /// A manager for the user's workspace (created on first use), in `session` if given.

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use workspace_copilot::Copilot;
 use workspace_core::gc::{self, GcOptions};
 use workspace_core::{Db, UserId};
+use workspace_core::{SessionId, Storage};
+use workspace_exec::{ExecConfig, ExecEnv};
 use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner};
 use workspace_migrations::{Migrator, MigratorTrait};
 
@@ -42,6 +45,16 @@ pub enum Command {
         #[arg(long, default_value_t = 24 * 3600)]
         ttl: u64,
     },
+    /// Serve the chat tools over MCP (Model Context Protocol) on stdin/stdout for one user; logs
+    /// go to stderr. Uses the same database and storage as `serve`.
+    Mcp {
+        /// The user whose workspace the tools act on.
+        #[arg(long)]
+        user: String,
+        /// The chat session: writes default to `/sessions/{session}/`.
+        #[arg(long, default_value = workspace_copilot::DEFAULT_SESSION)]
+        session: String,
+    },
     /// Remove orphaned blobs and purge soft-deleted rows past retention.
     Gc {
         /// Keep soft-deleted rows this many hours.
@@ -70,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Mcp { user, session } => mcp_stdio(config, &user, &session).await,
         Command::Token { user, ttl } => {
             println!("{}", mint_token(&config, &user, ttl)?);
             Ok(())
@@ -128,7 +142,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         max_link_ttl: config.max_link_ttl,
         redirect_downloads: config.redirect_downloads,
     };
-    let state = AppState::new(db.clone(), storage, api);
+    let state = AppState::new(db.clone(), storage.clone(), api).with_copilot(copilot(&config, db.clone(), storage)?);
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
@@ -146,6 +160,34 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .context("serving")?;
     tracing::info!("shutting down: in-flight requests finished");
+    db.close().await?;
+    Ok(())
+}
+
+/// The chat tools over this database and storage, with the example blocks (image generation
+/// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set).
+fn copilot(config: &ServerConfig, db: Db, storage: Storage) -> anyhow::Result<Copilot> {
+    let image_gen = (std::env::var_os("OPENAI_API_KEY").is_some() || std::env::var_os("OPENAI_BASE_URL").is_some())
+        .then(workspace_examples::ImageGenConfig::from_env);
+    let blocks = workspace_examples::registry(image_gen)?;
+    let env = ExecEnv::new(ExecConfig::new(std::env::temp_dir()));
+    Ok(Copilot::new(db, storage, blocks, env, config.limits)?)
+}
+
+/// `mcp`: MCP over stdio. stdout carries only protocol messages; everything else goes to stderr.
+async fn mcp_stdio(config: ServerConfig, user: &str, session: &str) -> anyhow::Result<()> {
+    let user = UserId::new(user)?;
+    let session = SessionId::new(session)?;
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    }
+    let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+    Migrator::up(db.conn(), None).await.context("migrating the database")?;
+    let storage = config.storage.build().await.context("opening storage")?;
+    let copilot = copilot(&config, db.clone(), storage)?;
+    tracing::info!(%user, %session, "serving MCP on stdio");
+    workspace_copilot::serve_stdio(copilot, user, session).await?;
     db.close().await?;
     Ok(())
 }

@@ -1,0 +1,201 @@
+//! `workspace-server mcp` as an MCP client launches it: JSON-RPC over stdin/stdout on embedded
+//! SQLite under `WS_DATA_DIR`. The transcript checks every response; stdout must carry nothing but
+//! protocol messages (logs go to stderr), and files outlive the process and the session.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+
+struct McpProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl McpProcess {
+    fn start(data_dir: &Path, session: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["mcp", "--user", "alice", "--session", session])
+            .current_dir(data_dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("WS_DATA_DIR", data_dir)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self { child, stdin, lines }
+    }
+
+    fn send(&mut self, message: &Value) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{message}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line on stdout, which must be one JSON-RPC message.
+    fn receive(&self) -> Value {
+        let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("a response within a minute");
+        let message: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{message}");
+        message
+    }
+
+    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let response = self.receive();
+        assert_eq!(response["id"], id, "responses answer the request: {response}");
+        response
+    }
+
+    fn call_tool(&mut self, id: u64, name: &str, arguments: Value) -> Value {
+        let response = self.request(id, "tools/call", json!({"name": name, "arguments": arguments}));
+        assert!(response.get("error").is_none(), "{response}");
+        response["result"].clone()
+    }
+
+    fn initialize(&mut self) -> Value {
+        let init = self.request(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "transcript", "version": "1"}}),
+        );
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        init
+    }
+
+    /// Closes stdin (the client goes away) and expects a clean exit with nothing more on stdout.
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(30));
+        assert!(status.success(), "exit status {status}");
+        assert!(self.lines.recv_timeout(Duration::from_millis(200)).is_err(), "nothing after the last response");
+    }
+}
+
+impl Drop for McpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not exit after stdin closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn structured(result: &Value) -> Value {
+    assert_eq!(result["isError"], false, "{result}");
+    let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(text, result["structuredContent"]);
+    text
+}
+
+#[test]
+fn stdio_transcript_initialize_list_write_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mcp = McpProcess::start(dir.path(), "s1");
+
+    let init = mcp.initialize();
+    let result = &init["result"];
+    assert_eq!(result["protocolVersion"], "2025-06-18");
+    assert_eq!(result["serverInfo"]["name"], "workspace-copilot");
+    assert!(result["capabilities"]["tools"].is_object(), "{init}");
+    assert!(result["instructions"].as_str().unwrap().contains("workspace"));
+
+    let list = mcp.request(2, "tools/list", json!({}));
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["list_workspace_files", "read_workspace_file", "write_workspace_file", "delete_workspace_file", "run_block"]
+    );
+    for tool in tools {
+        assert_eq!(tool["inputSchema"]["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(tool["inputSchema"]["type"], "object");
+    }
+    let run_block = tools.iter().find(|t| t["name"] == "run_block").unwrap();
+    assert!(run_block["description"].as_str().unwrap().contains("qr_code"), "the server registers the example blocks");
+
+    let written = structured(&mcp.call_tool(
+        3,
+        "write_workspace_file",
+        json!({"filename": "notes.txt", "content": "remember the milk"}),
+    ));
+    assert_eq!(written["file"]["path"], "/sessions/s1/notes.txt");
+    assert_eq!(written["file"]["source"], "copilot");
+    let id = written["file"]["id"].as_str().unwrap().to_owned();
+
+    let read = structured(&mcp.call_tool(4, "read_workspace_file", json!({"path": "notes.txt"})));
+    assert_eq!(read["content"], "remember the milk");
+    assert_eq!(read["file"]["id"], id.as_str());
+
+    let qr = structured(&mcp.call_tool(5, "run_block", json!({"block_id": "qr_code", "input": {"text": "hello"}})));
+    let image = qr["output"]["image"].as_str().unwrap();
+    assert!(image.starts_with("workspace://") && image.ends_with("#image/png"), "{qr}");
+    let png = mcp.call_tool(6, "read_workspace_file", json!({"file_id": image}));
+    assert!(png["content"].as_array().unwrap().iter().any(|c| c["type"] == "image" && c["mimeType"] == "image/png"));
+
+    // A tool failure is a result with isError, carrying the structured error.
+    let failed = mcp.call_tool(7, "write_workspace_file", json!({"filename": "notes.txt", "content": "again"}));
+    assert_eq!(failed["isError"], true);
+    assert_eq!(failed["structuredContent"]["error"], "conflict");
+    let failed = mcp.call_tool(8, "read_workspace_file", json!({"path": "x", "offset": -1}));
+    assert_eq!(failed["structuredContent"]["error"], "invalid_input");
+    mcp.finish();
+
+    // A new process in another session reads the file by absolute path and by id.
+    let mut later = McpProcess::start(dir.path(), "s2");
+    later.initialize();
+    let by_path = structured(&later.call_tool(2, "read_workspace_file", json!({"path": "/sessions/s1/notes.txt"})));
+    assert_eq!(by_path["content"], "remember the milk");
+    let by_id = structured(&later.call_tool(3, "read_workspace_file", json!({"file_id": id})));
+    assert_eq!(by_id["content"], "remember the milk");
+    let own = structured(&later.call_tool(4, "list_workspace_files", json!({})));
+    assert_eq!(own["count"], 0, "session s2's folder is empty");
+    later.finish();
+}
+
+#[test]
+fn mcp_refuses_an_invalid_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["mcp", "--user", "alice", "--session", "a/b"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WS_DATA_DIR", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "errors never go to stdout");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("session"));
+}
