@@ -234,3 +234,29 @@ fn without_dialect(mut schema: Value) -> Value {
     }
     schema
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_references_are_never_fetched() {
+        for target in ["https://example.com/schema.json", "http://169.254.169.254/latest", "file:///etc/passwd"] {
+            let schema = json!({"type": "object", "properties": {"x": {"$ref": target}}});
+            let err = compile_schema(&schema).expect_err(target);
+            assert!(err.contains("invalid JSON schema"), "{err}");
+        }
+        let local =
+            json!({"$defs": {"n": {"type": "integer"}}, "type": "object", "properties": {"x": {"$ref": "#/$defs/n"}}});
+        let validator = compile_schema(&local).unwrap();
+        assert!(check(&validator, &json!({"x": 1}), "input").is_ok());
+        let err = check(&validator, &json!({"x": "one"}), "input").unwrap_err();
+        assert!(err.message.contains("/x"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_schemas_and_names_are_refused() {
+        assert!(compile_schema(&json!({"type": "no-such-type"})).is_err());
+        assert!(compile_schema(&json!({"minimum": "zero"})).is_err());
+    }
+}
