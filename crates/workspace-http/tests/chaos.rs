@@ -146,7 +146,7 @@ async fn storage_and_database_faults_under_load_lose_nothing(env: TestEnv) {
         assert!(killer.await.unwrap() > 0, "database sessions were terminated mid-run");
     }
     faults.chaos_permille.store(0, Ordering::SeqCst);
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     assert!(ledger.statuses.get(&201).copied().unwrap_or(0) > 20, "{:?}", ledger.statuses);
     assert!(ledger.statuses.keys().any(|s| *s >= 500), "faults were injected: {:?}", ledger.statuses);
 
