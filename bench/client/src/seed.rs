@@ -1,0 +1,67 @@
+//! Seeds a workspace with many small files for the listing benchmark.
+//!
+//! The first `via_manager` files go through `WorkspaceManager::write_bytes` (the real write path,
+//! blobs in memory since only rows matter for listing). The rest are copies of the row the
+//! manager produced, inserted 1000 per statement: every manager write re-sums the workspace's
+//! usage, so writing 100 000 files one by one takes quadratic time (see docs/BENCHMARKS.md).
+
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use sea_orm::{ColumnTrait, ConnectOptions, Database, EntityTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
+use workspace_core::entity::user_workspace_file as file;
+use workspace_core::{Db, InMemoryStorage, Limits, NewFile, Storage, UserId, WorkspaceManager, WorkspacePath};
+
+pub fn path_of(i: u64) -> String {
+    format!("/list/f{i:07}.txt")
+}
+
+pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    let mut options = ConnectOptions::new(database_url.to_owned());
+    // Seed data needs no durability: the benchmark reads it back from the page cache.
+    options.sqlx_logging(false).max_connections(1).map_sqlx_sqlite_opts(|o| {
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Off).foreign_keys(true)
+    });
+    let db = Db::from_connection(Database::connect(options).await.context("opening the database")?);
+    let manager =
+        WorkspaceManager::for_user(db.clone(), Storage::new(InMemoryStorage::new()), UserId::new(user)?, None)
+            .await?
+            .with_limits(Limits { max_file_size: 1 << 20, quota_bytes: 1 << 50 });
+    let via_manager = via_manager.clamp(1, count.max(1));
+    for i in 0..via_manager.min(count) {
+        let path = WorkspacePath::parse(&path_of(i))?;
+        manager.write_bytes(NewFile::new(path), Bytes::from(format!("file {i}\n"))).await?;
+    }
+    let manager_secs = started.elapsed().as_secs_f64();
+    let template = file::Entity::find()
+        .filter(file::Column::WorkspaceId.eq(manager.workspace_id().as_uuid()))
+        .one(db.conn())
+        .await?
+        .context("the manager wrote no row")?;
+    let mut i = via_manager;
+    while i < count {
+        let end = (i + 1000).min(count);
+        let rows = (i..end).map(|n| {
+            let mut row = template.clone();
+            row.id = uuid::Uuid::now_v7();
+            row.path = path_of(n);
+            row.name = format!("f{n:07}.txt");
+            row.storage_path = format!("memory://workspaces/{}/{}", row.workspace_id, row.id);
+            file::ActiveModel::from(row)
+        });
+        let txn = db.conn().begin().await?;
+        file::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        i = end;
+    }
+    Ok(json!({
+        "count": count,
+        "via_manager": via_manager,
+        "manager_secs": manager_secs,
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
+}

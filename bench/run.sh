@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: our server (SQLite + local disk) vs nginx and dufs, on loopback.
+#
+#   bench/run.sh           full run (1 GiB files, 20 s of small writes, 100 000-file listing);
+#                          writes docs/BENCHMARKS.md (takes a few minutes)
+#   bench/run.sh --quick   small sizes, a few seconds of load: proves the harness runs (CI);
+#                          writes $BENCH_OUT (default ~/.cache/workspace-bench/BENCHMARKS-quick.md)
+#
+# Installs what it needs: nginx (apt-get, if missing) and dufs (cargo install --locked, cached
+# under ~/.cache/workspace-bench). Every server listens on 127.0.0.1 only; every load loop is
+# bounded in time and count. Exits non-zero when any step fails.
+set -euo pipefail
+
+QUICK=0
+case "${1:-}" in
+  --quick) QUICK=1 ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/workspace-target}
+CACHE=${BENCH_CACHE:-$HOME/.cache/workspace-bench}
+PORT_BASE=${BENCH_PORT_BASE:-18480}
+OURS_PORT=$PORT_BASE
+NGINX_PORT=$((PORT_BASE + 1))
+DUFS_PORT=$((PORT_BASE + 2))
+MiB=$((1024 * 1024))
+
+if [[ $QUICK == 1 ]]; then
+  BIG=$((64 * MiB)); RUNS=5; PAR=8; SLICE=$((8 * MiB)); SW_SECS=2; LIST_N=2000; LOAD_SECS=1
+  OUT=${BENCH_OUT:-$CACHE/BENCHMARKS-quick.md}
+else
+  BIG=$((1024 * MiB)); RUNS=5; PAR=8; SLICE=$((256 * MiB)); SW_SECS=20; LIST_N=100000; LOAD_SECS=10
+  OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
+fi
+
+log() { printf '\n== %s\n' "$*" >&2; }
+mkdir -p "$CACHE"
+
+# --- tools -------------------------------------------------------------------------------
+if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
+  log "installing nginx (apt-get)"
+  SUDO=""; [[ $EUID -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+DUFS=$CACHE/dufs/bin/dufs
+if [[ ! -x $DUFS ]]; then
+  log "installing dufs (cargo install --locked, cached in $CACHE/dufs)"
+  cargo install --locked --quiet dufs --root "$CACHE/dufs"
+fi
+
+log "building release binaries"
+(cd "$ROOT" && cargo build --release --quiet -p workspace-server -p workspace-bench)
+SERVER=$CARGO_TARGET_DIR/release/workspace-server
+BENCH=$CARGO_TARGET_DIR/release/workspace-bench
+
+# --- processes -------------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ws-bench.XXXXXX")
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_port() { # name port
+  local i
+  for i in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "$1 did not start on port $2" >&2
+  return 1
+}
+
+RESULTS=$WORK/results.jsonl
+UPTIME_START=$(uptime | sed 's/.*load average: //')
+DATA=$WORK/ours
+WWW=$WORK/www
+mkdir -p "$DATA" "$WWW/nginx-up" "$WWW/dufs-up"
+
+export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_QUOTA_BYTES=1000GiB
+export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
+unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE MEDIA_GCS_BUCKET_NAME || true
+log "starting our server on 127.0.0.1:$OURS_PORT"
+"$SERVER" serve >"$WORK/ours.log" 2>&1 &
+OURS_PID=$!
+PIDS+=("$OURS_PID")
+wait_port workspace-server "$OURS_PORT"
+TOKEN=$("$SERVER" token --user bench-user)
+AUTH="Authorization: Bearer $TOKEN"
+OURS=http://127.0.0.1:$OURS_PORT/api/workspace
+
+b() { "$BENCH" "$@" --results "$RESULTS"; }
+
+log "upload $BIG bytes: ours (multipart, durable before 201)"
+sync
+b upload --key up_ours --url "$OURS/files?path=/bench/big.bin" --form multipart --size "$BIG" \
+  --header "$AUTH" --pid "$OURS_PID" --id-out "$WORK/big.id"
+BIG_ID=$(cat "$WORK/big.id")
+# The peers serve the very bytes ours stored: a hard link to our blob.
+BLOB=$(find "$DATA/files/objects" -name "$BIG_ID" -type f | head -n1)
+[[ -n $BLOB ]] || { echo "blob of $BIG_ID not found" >&2; exit 1; }
+ln "$BLOB" "$WWW/big.bin"
+
+NGINX_DIR=$WORK/nginx
+mkdir -p "$NGINX_DIR/body"
+USER_LINE=""; [[ $EUID -eq 0 ]] && USER_LINE="user root;"
+cat >"$NGINX_DIR/nginx.conf" <<EOF
+$USER_LINE
+worker_processes auto;
+daemon off;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path $NGINX_DIR/body;
+  proxy_temp_path $NGINX_DIR/body;
+  fastcgi_temp_path $NGINX_DIR/body;
+  uwsgi_temp_path $NGINX_DIR/body;
+  scgi_temp_path $NGINX_DIR/body;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $WWW;
+    location / { limit_except GET HEAD { deny all; } }
+    location /nginx-up/ {
+      dav_methods PUT;
+      create_full_put_path on;
+      client_max_body_size 0;
+    }
+  }
+}
+EOF
+log "starting nginx on 127.0.0.1:$NGINX_PORT and dufs on 127.0.0.1:$DUFS_PORT"
+"$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" &
+PIDS+=("$!")
+"$DUFS" "$WWW" -b 127.0.0.1 -p "$DUFS_PORT" --allow-upload >"$WORK/dufs.log" 2>&1 &
+PIDS+=("$!")
+wait_port nginx "$NGINX_PORT"
+wait_port dufs "$DUFS_PORT"
+NGINX_URL=http://127.0.0.1:$NGINX_PORT
+DUFS_URL=http://127.0.0.1:$DUFS_PORT
+
+log "upload $BIG bytes: nginx (WebDAV PUT) and dufs (PUT); neither fsyncs"
+sync
+b upload --key up_nginx --url "$NGINX_URL/nginx-up/big.bin" --form put --size "$BIG"
+sync
+b upload --key up_dufs --url "$DUFS_URL/dufs-up/big.bin" --form put --size "$BIG"
+sync
+rm -f "$WWW/nginx-up/big.bin" "$WWW/dufs-up/big.bin"
+
+log "download $BIG bytes, $RUNS runs each"
+b download --key dl_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" --runs "$RUNS" --expect "$BIG"
+b download --key dl_nginx --url "$NGINX_URL/big.bin" --runs "$RUNS" --expect "$BIG"
+b download --key dl_dufs --url "$DUFS_URL/big.bin" --runs "$RUNS" --expect "$BIG"
+
+log "$PAR parallel downloads of $SLICE bytes each"
+b parallel-download --key pdl_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" \
+  --parallel "$PAR" --slice "$SLICE" --file-size "$BIG" --pid "$OURS_PID"
+b parallel-download --key pdl_nginx --url "$NGINX_URL/big.bin" --parallel "$PAR" --slice "$SLICE" --file-size "$BIG"
+b parallel-download --key pdl_dufs --url "$DUFS_URL/big.bin" --parallel "$PAR" --slice "$SLICE" --file-size "$BIG"
+
+log "1 MiB ranges, 16 connections, ${LOAD_SECS}s each"
+RANGE_ARGS=(--mode range --concurrency 16 --seconds "$LOAD_SECS" --max 2000000 --range-size "$MiB" --file-size "$BIG")
+b load --key range_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" "${RANGE_ARGS[@]}"
+b load --key range_nginx --url "$NGINX_URL/big.bin" "${RANGE_ARGS[@]}"
+b load --key range_dufs --url "$DUFS_URL/big.bin" "${RANGE_ARGS[@]}"
+
+log "4 KiB writes, 16 clients, ${SW_SECS}s each"
+SW_ARGS=(--concurrency 16 --seconds "$SW_SECS" --size 4096 --max 1000000)
+b small-writes --key sw_ours --url "$OURS/files?path=/sw/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}"
+sync
+b small-writes --key sw_dufs --url "$DUFS_URL/dufs-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
+sync
+b small-writes --key sw_nginx --url "$NGINX_URL/nginx-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
+sync
+
+log "listing: seed $LIST_N files, then pages of 100"
+b seed --key seed --database-url "sqlite://$DATA/workspace.db?mode=rwc" --user bench-list --count "$LIST_N"
+LIST_TOKEN=$("$SERVER" token --user bench-list)
+b load --key list_ours --url "$OURS/files?limit=100&path_prefix=/list" --header "Authorization: Bearer $LIST_TOKEN" \
+  --mode list --seeded "$LIST_N" --concurrency 1 --seconds "$LOAD_SECS" --max 100000
+
+UPTIME_END=$(uptime | sed 's/.*load average: //')
+MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes; not comparable)"
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //' || echo unknown)
+mkdir -p "$(dirname "$OUT")"
+"$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$ROOT/bench/NOTES.md" \
+  --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
+  --meta "mode=$MODE" \
+  --meta "machine=$(nproc) cores (nproc), $CPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM" \
+  --meta "kernel=$(uname -r)" \
+  --meta "load average (1, 5, 15 min) at start=$UPTIME_START" \
+  --meta "load average at end=$UPTIME_END" \
+  --meta "sizes=file $((BIG / MiB)) MiB, $RUNS download runs, $PAR parallel × $((SLICE / MiB)) MiB, small writes ${SW_SECS}s × 16 clients × 4 KiB, list over $LIST_N files, ${LOAD_SECS}s per latency run" \
+  --meta "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')" \
+  --meta "versions=$("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$DUFS" --version)" \
+  --meta "rerun=\`bench/run.sh\` (full) or \`bench/run.sh --quick\` (smoke test)"
+log "report written to $OUT"
