@@ -143,7 +143,7 @@ impl WorkspaceManager {
             return Err(WorkspaceError::Conflict(new.path.to_string()));
         }
         let replaced = existing.as_ref().map_or(0, size_of);
-        let used = self.used_bytes(self.db.conn()).await?.0;
+        let used = self.used_for_cap().await?;
         let room = self.limits.quota_bytes.saturating_sub(used).saturating_add(replaced);
         let cap = self.limits.max_file_size.min(room);
 
@@ -201,7 +201,11 @@ impl WorkspaceManager {
                 return Err(err);
             }
         };
-        if let Err(err) = txn.commit().await {
+        let committed = txn.commit().await;
+        if committed.is_ok() {
+            self.db.usage_committed(file_id.as_uuid());
+        }
+        if let Err(err) = committed {
             // A failed COMMIT is ambiguous: the connection may have died after the database
             // committed. Look before deleting, so a committed row never loses its blob.
             match self.get_file_info(file_id).await {
@@ -216,6 +220,9 @@ impl WorkspaceManager {
                 }
             }
         }
+        // Durable before acknowledged: on a SQLite file the commit skipped its own fsync and this
+        // group fsync covers it (see `Db`). If it fails the row and its blob stay, unacknowledged.
+        self.db.sync_commits().await?;
         if let Some(old) = retired {
             self.remove_blob(&BlobKey::for_file(self.workspace_id, FileId::from_uuid(old))).await;
         }
@@ -250,7 +257,11 @@ impl WorkspaceManager {
             return Err(WorkspaceError::Conflict(row.path));
         }
         let replaced = existing.as_ref().map_or(0, size_of);
-        let used = self.used_bytes(&txn).await?.0;
+        let ws = self.workspace_id.as_uuid();
+        let (used, files) = match self.db.cached_usage(&txn, ws).await? {
+            Some(usage) => usage,
+            None => self.used_bytes(&txn).await?,
+        };
         let new_size = size_of(&row);
         if used - replaced.min(used) + new_size > self.limits.quota_bytes {
             return Err(WorkspaceError::QuotaExceeded {
@@ -281,7 +292,21 @@ impl WorkspaceManager {
             }
             Err(err) => return Err(err.into()),
         };
+        let files = files + u64::from(retired.is_none());
+        self.db.stage_usage(ws, (used - replaced.min(used) + new_size, files), inserted.id);
         Ok((txn, inserted.try_into()?, retired))
+    }
+
+    /// Live bytes for sizing an upload's cap before its transaction. The cached figure may be
+    /// stale: too low only delays a quota refusal to the transaction's exact check; too high
+    /// could refuse wrongly, so when the quota (not the file size limit) would set the cap, sum.
+    async fn used_for_cap(&self) -> Result<u64> {
+        if let Some((used, _)) = self.db.usage_hint(self.workspace_id.as_uuid())
+            && self.limits.quota_bytes.saturating_sub(used) >= self.limits.max_file_size
+        {
+            return Ok(used);
+        }
+        Ok(self.used_bytes(self.db.conn()).await?.0)
     }
 
     /// Reads a whole file by path (resolved with the session). Meant for small files; stream
@@ -310,6 +335,16 @@ impl WorkspaceManager {
         let info = self.get_file_info(id).await?;
         let get = self.open_blob(&info, range).await?;
         Ok((info, get))
+    }
+
+    /// Opens a streaming read of a file whose info the caller just looked up with
+    /// [`get_file_info`](Self::get_file_info): the same as [`open_read`](Self::open_read) without
+    /// a second lookup. Info of another workspace's file opens nothing (NotFound).
+    pub async fn open_read_info(&self, info: &FileInfo, range: Option<ByteRange>) -> Result<GetResult> {
+        if info.workspace_id != self.workspace_id {
+            return Err(WorkspaceError::NotFound(format!("file {}", info.id)));
+        }
+        self.open_blob(info, range).await
     }
 
     async fn open_blob(&self, info: &FileInfo, range: Option<ByteRange>) -> Result<GetResult> {

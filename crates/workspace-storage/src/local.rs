@@ -153,13 +153,11 @@ impl WorkspaceStorageBackend for LocalStorage {
             }
             let want = remaining.min(READ_CHUNK as u64) as usize;
             let (file, buf) = blocking(move || {
-                let mut buf = vec![0u8; want];
-                let mut filled = 0;
-                while filled < want {
-                    match file.read(&mut buf[filled..])? {
-                        0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shrank while reading")),
-                        n => filled += n,
-                    }
+                // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
+                let mut buf = Vec::with_capacity(want);
+                (&mut file).take(want as u64).read_to_end(&mut buf)?;
+                if buf.len() < want {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shrank while reading"));
                 }
                 Ok((file, buf))
             })

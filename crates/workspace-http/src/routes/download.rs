@@ -155,7 +155,7 @@ pub async fn download_file(
     let range_allowed = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
     let range = header_str(header::RANGE).filter(|_| range_allowed).and_then(parse_range);
 
-    let (info, get) = manager.open_read(id, range).await?;
+    let get = manager.open_read_info(&info, range).await?;
     let safe = inline_safe(&info.mime_type);
     let disposition = if safe { requested } else { Disposition::Attachment };
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(disposition, &info.name));
