@@ -29,7 +29,16 @@ pub enum ApiError {
     /// No route or resource.
     #[error("{0}")]
     NotFound(String),
+    /// The request body is larger than the route accepts.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The user already has the most uploads in flight the server allows.
+    #[error("at most {0} uploads may run at once; retry when one has finished")]
+    TooManyUploads(usize),
 }
+
+/// Seconds a client is told to wait (`Retry-After`) after [`ApiError::TooManyUploads`].
+pub const UPLOAD_RETRY_AFTER_SECS: u32 = 5;
 
 /// The JSON error body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -64,6 +73,8 @@ impl ApiError {
             Self::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
             Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
         }
     }
 }
@@ -86,6 +97,9 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
         {
             response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        if matches!(self, Self::TooManyUploads(_)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
         if matches!(self, Self::Unauthorized(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod range;
 pub mod routes;
+pub mod serve;
 pub mod signed_link;
 pub mod state;
 pub mod ui;
@@ -22,8 +23,9 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{AuthError, JwtConfig};
 pub use error::ApiError;
+pub use serve::{ServeLimits, serve};
 pub use signed_link::LinkSigner;
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, RequestLimits};
 
 /// Every route as (method, path template), in the order of the router. The OpenAPI test checks
 /// each one is documented.
@@ -68,7 +70,35 @@ pub fn router(state: AppState) -> Router {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
         }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit_request_body))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Bounds the body of every request except the upload, which streams its file part and caps it
+/// at the file size limit itself. A declared `Content-Length` over the bound is answered 413 at
+/// once; a chunked body fails when it crosses the bound.
+async fn limit_request_body(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    if request.method() == axum::http::Method::POST && path == "/api/workspace/files" {
+        return next.run(request).await;
+    }
+    let limits = state.request_limits();
+    let limit =
+        if path == mcp::MCP_PATH { limits.mcp_body_bytes(&state.config().limits) } else { limits.max_body_bytes };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ApiError::BodyTooLarge(limit).into_response();
+    }
+    next.run(request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
 }

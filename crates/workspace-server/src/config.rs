@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use workspace_core::Limits;
+use workspace_http::{RequestLimits, ServeLimits};
 use workspace_storage::StorageConfig;
 use workspace_storage::config::first_var;
 
@@ -37,6 +38,18 @@ pub struct ServerConfig {
     pub redirect_downloads: bool,
     /// `json` for JSON logs.
     pub log_json: bool,
+    /// Transport limits: header size, header read, body idle and write idle timeouts.
+    pub serve_limits: ServeLimits,
+    /// Request body bound of non-upload routes, concurrent uploads per user.
+    pub request_limits: RequestLimits,
+}
+
+fn parse_secs(name: &str, value: &str) -> anyhow::Result<Duration> {
+    let secs: u64 = value.trim().parse().with_context(|| format!("{name}={value}: expected whole seconds"))?;
+    if secs == 0 {
+        bail!("{name}={value}: must be at least 1 second");
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// Parses sizes such as `100MiB`, `250MB`, `1GiB`, `4096`.
@@ -113,6 +126,36 @@ impl ServerConfig {
                 .transpose()?
                 .unwrap_or(7 * 24 * 3600),
         );
+        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            var(&[name]).map(|v| parse_secs(name, &v)).transpose().map(|v| v.unwrap_or(default))
+        };
+        let bytes = |name: &str, default: usize| -> anyhow::Result<usize> {
+            match var(&[name]) {
+                Some(v) => usize::try_from(parse_size(name, &v)?).with_context(|| format!("{name}={v}: too large")),
+                None => Ok(default),
+            }
+        };
+        let serve_defaults = ServeLimits::default();
+        let serve_limits = ServeLimits {
+            header_read_timeout: secs("WS_HEADER_READ_TIMEOUT_SECS", serve_defaults.header_read_timeout)?,
+            max_header_bytes: bytes("WS_MAX_HEADER_BYTES", serve_defaults.max_header_bytes)?,
+            body_idle_timeout: secs("WS_BODY_IDLE_TIMEOUT_SECS", serve_defaults.body_idle_timeout)?,
+            write_idle_timeout: secs("WS_WRITE_IDLE_TIMEOUT_SECS", serve_defaults.write_idle_timeout)?,
+        };
+        if serve_limits.max_header_bytes < 8192 {
+            bail!("WS_MAX_HEADER_BYTES must be at least 8KiB");
+        }
+        let request_defaults = RequestLimits::default();
+        let request_limits = RequestLimits {
+            max_body_bytes: bytes("WS_MAX_REQUEST_BODY", request_defaults.max_body_bytes)?,
+            max_concurrent_uploads: match var(&["WS_MAX_CONCURRENT_UPLOADS"]) {
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => bail!("WS_MAX_CONCURRENT_UPLOADS={v}: expected a whole number of at least 1"),
+                },
+                None => request_defaults.max_concurrent_uploads,
+            },
+        };
         Ok(Self {
             data_dir,
             database_url,
@@ -129,6 +172,8 @@ impl ServerConfig {
                 .transpose()?
                 .unwrap_or(false),
             log_json: var(&["WS_LOG_FORMAT"]).is_some_and(|v| v.eq_ignore_ascii_case("json")),
+            serve_limits,
+            request_limits,
         })
     }
 }
@@ -194,6 +239,40 @@ mod tests {
         assert!(!cfg.jwt_secret_generated);
         assert_eq!(cfg.limits, Limits { max_file_size: 10 * 1024 * 1024, quota_bytes: 1_000_000_000 });
         assert_eq!(cfg.storage, StorageConfig::Local { root: "/srv/files".into() });
+    }
+
+    #[test]
+    fn protective_limits_are_configurable() {
+        let secret = ("WS_JWT_SECRET", "0123456789abcdef0123");
+        let cfg = config(&[secret]).unwrap();
+        assert_eq!(cfg.serve_limits, ServeLimits::default());
+        assert_eq!(cfg.request_limits, RequestLimits::default());
+        let cfg = config(&[
+            secret,
+            ("WS_HEADER_READ_TIMEOUT_SECS", "5"),
+            ("WS_BODY_IDLE_TIMEOUT_SECS", "7"),
+            ("WS_WRITE_IDLE_TIMEOUT_SECS", "9"),
+            ("WS_MAX_HEADER_BYTES", "16KiB"),
+            ("WS_MAX_REQUEST_BODY", "1MiB"),
+            ("WS_MAX_CONCURRENT_UPLOADS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            cfg.serve_limits,
+            ServeLimits {
+                header_read_timeout: Duration::from_secs(5),
+                max_header_bytes: 16 * 1024,
+                body_idle_timeout: Duration::from_secs(7),
+                write_idle_timeout: Duration::from_secs(9),
+            }
+        );
+        assert_eq!(cfg.request_limits, RequestLimits { max_body_bytes: 1024 * 1024, max_concurrent_uploads: 2 });
+        let err = config(&[secret, ("WS_MAX_CONCURRENT_UPLOADS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("WS_MAX_CONCURRENT_UPLOADS=0"), "{err}");
+        let err = config(&[secret, ("WS_BODY_IDLE_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("WS_BODY_IDLE_TIMEOUT_SECS=0"), "{err}");
+        let err = config(&[secret, ("WS_MAX_HEADER_BYTES", "1KiB")]).unwrap_err();
+        assert!(err.to_string().contains("WS_MAX_HEADER_BYTES"), "{err}");
     }
 
     #[test]

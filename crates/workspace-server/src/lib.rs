@@ -142,7 +142,9 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         max_link_ttl: config.max_link_ttl,
         redirect_downloads: config.redirect_downloads,
     };
-    let state = AppState::new(db.clone(), storage.clone(), api).with_copilot(copilot(&config, db.clone(), storage)?);
+    let state = AppState::new(db.clone(), storage.clone(), api)
+        .with_request_limits(config.request_limits)
+        .with_copilot(copilot(&config, db.clone(), storage)?);
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
@@ -155,8 +157,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         println!("  curl -F file=@README.md -H \"Authorization: Bearer $TOKEN\" http://{address}/api/workspace/files");
         println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/api/workspace/files");
     }
-    axum::serve(listener, workspace_http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    workspace_http::serve(listener, workspace_http::router(state), config.serve_limits, shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("shutting down: in-flight requests finished");

@@ -41,6 +41,8 @@ fn command(env: &TestEnv) -> Command {
         .env("RUST_LOG", "warn")
         .env("WS_DATABASE_URL", env.database_url())
         .env("WS_JWT_SECRET", SECRET)
+        // Eight clients upload as one user: above the default per-user upload cap.
+        .env("WS_MAX_CONCURRENT_UPLOADS", "64")
         .envs(env.storage_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     cmd
 }

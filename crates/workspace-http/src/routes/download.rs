@@ -3,7 +3,7 @@
 //! sandboxing CSP, and nothing is cached unless a signed link allows private caching.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use crate::auth::authenticate;
 use crate::disposition::{Disposition, content_disposition};
 use crate::error::{ApiError, ErrorBody};
 use crate::range::parse_range;
+use crate::routes::ApiQuery;
 use crate::routes::parse_file_id;
 use crate::state::AppState;
 
@@ -22,6 +23,7 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
     /// `inline` or `attachment` (default). Active content types are always attachments.
+    #[param(inline, value_type = Option<String>, pattern = "^(inline|attachment)$")]
     pub disposition: Option<String>,
     /// Signed link: workspace id.
     pub w: Option<String>,
@@ -112,16 +114,16 @@ fn common_headers(info: &FileInfo, etag: &str, caller: &Caller) -> HeaderMap {
         ("If-None-Match" = Option<String>, Header, description = "ETag from an earlier response")),
     security(("bearer" = []), ()),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "A byte range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file, with its own media type", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "A byte range", content_type = "*/*", body = Vec<u8>),
         (status = 302, description = "Redirect to a signed storage URL"),
         (status = 304, description = "Not modified"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 416, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn download_file(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<DownloadQuery>,
+    ApiQuery(query): ApiQuery<DownloadQuery>,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_file_id(&id)?;

@@ -1,7 +1,7 @@
 //! Listing, file info and delete.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use workspace_core::{FileInfo, FileSource, SessionId};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::ApiQuery;
 use crate::routes::parse_file_id;
 use crate::state::AppState;
 
@@ -95,6 +96,7 @@ pub struct ListQuery {
     #[serde(default)]
     pub include_all_sessions: bool,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -112,7 +114,7 @@ pub(crate) fn session_of(raw: Option<&str>) -> Result<Option<SessionId>, ApiErro
 pub async fn list_files(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<FileListResponse>, ApiError> {
     let session = session_of(query.session_id.as_deref())?;
     let manager = state.manager(&user, session).await?;

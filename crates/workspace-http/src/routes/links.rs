@@ -1,12 +1,13 @@
 //! Signed download links for `<img src>` and other places that cannot send a header.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::ApiQuery;
 use crate::routes::parse_file_id;
 use crate::state::AppState;
 
@@ -17,7 +18,9 @@ pub const DEFAULT_LINK_TTL: u64 = 300;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LinkQuery {
-    /// Lifetime in seconds (default 300, at most the server's limit).
+    /// Lifetime in seconds (default 300, at most the server's limit `WS_MAX_LINK_TTL_SECS`,
+    /// 604800 unless configured; longer is answered 400).
+    #[param(minimum = 1, maximum = 604800)]
     pub expires_in: Option<u64>,
 }
 
@@ -39,7 +42,7 @@ pub async fn create_link(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    Query(query): Query<LinkQuery>,
+    ApiQuery(query): ApiQuery<LinkQuery>,
 ) -> Result<Json<LinkResponse>, ApiError> {
     let id = parse_file_id(&id)?;
     let max = state.config().max_link_ttl.as_secs();

@@ -7,7 +7,7 @@ use std::io;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use workspace_core::{BodyStream, FileSource, NewFile};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::ApiQuery;
 use crate::routes::files::{FileInfoResponse, session_of};
 use crate::state::AppState;
 
@@ -107,18 +108,38 @@ fn file_stream(field: Field<'static>, multipart: Multipart<'static>) -> BodyStre
     .boxed()
 }
 
+/// Reads (and drops) the start of a refused request's body, so a client still sending a small
+/// upload reads the refusal instead of a reset connection. Bounded in bytes and time.
+async fn drain_briefly(body: Body) {
+    const MAX_DRAIN: usize = 1024 * 1024;
+    let mut stream = body.into_data_stream();
+    let mut drained = 0;
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(1), stream.next()).await {
+        drained += chunk.len();
+        if drained > MAX_DRAIN {
+            break;
+        }
+    }
+}
+
 /// Uploads a file (multipart/form-data, streamed).
 #[utoipa::path(post, path = "/api/workspace/files", params(UploadQuery), security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = FileInfoResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many uploads in flight for this user; see `Retry-After`")))]
 pub async fn upload_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // Held until the upload ends, fails or the client goes away (the handler future is dropped).
+    let Some(_slot) = state.try_start_upload(&user) else {
+        drain_briefly(body).await;
+        return Err(ApiError::TooManyUploads(state.request_limits().max_concurrent_uploads));
+    };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| ApiError::UnsupportedMediaType("expected a multipart/form-data body with a boundary".into()))?;

@@ -37,11 +37,19 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Serves `state` on an ephemeral loopback port.
+/// Serves `state` on an ephemeral loopback port, with the server's own accept loop.
 pub async fn serve(state: AppState) -> SocketAddr {
+    serve_with(state, workspace_http::ServeLimits::default()).await
+}
+
+/// Serves `state` on an ephemeral loopback port with the given transport limits.
+pub async fn serve_with(state: AppState, limits: workspace_http::ServeLimits) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, workspace_http::router(state)).await.unwrap() });
+    let router = workspace_http::router(state);
+    tokio::spawn(async move {
+        workspace_http::serve(listener, router, limits, std::future::pending::<()>()).await.unwrap()
+    });
     addr
 }
 
@@ -58,7 +66,10 @@ impl Server {
     /// A server on `storage` (for example a fault-injecting wrapper of the test's backend).
     pub async fn with_storage(env: TestEnv, storage: workspace_core::Storage, limits: Limits) -> Self {
         install_crypto();
-        let state = AppState::new(env.db.clone(), storage, api_config(limits));
+        // Load tests run many clients as one user: no per-user upload cap here (tests/limits.rs
+        // tests the cap).
+        let state = AppState::new(env.db.clone(), storage, api_config(limits))
+            .with_request_limits(workspace_http::RequestLimits { max_concurrent_uploads: 1024, ..Default::default() });
         let addr = serve(state).await;
         Self {
             base: format!("http://{addr}"),

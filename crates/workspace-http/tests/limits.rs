@@ -1,0 +1,277 @@
+//! Limits that protect the server, each attacked over real TCP on loopback: oversized headers,
+//! oversized bodies, too many concurrent uploads, slow-loris heads, stalled upload bodies and
+//! clients that stop reading a download. After each attack the server still serves others.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{AUDIENCE, BOUNDARY, Part, SECRET};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use workspace_core::{Limits, UserId};
+use workspace_http::{AppState, JwtConfig, RequestLimits, ServeLimits};
+use workspace_testkit::{DbKind, TestEnv};
+
+struct Limited {
+    addr: SocketAddr,
+    client: reqwest::Client,
+    _env: TestEnv,
+}
+
+impl Limited {
+    async fn start(serve: ServeLimits, request: RequestLimits) -> Option<Self> {
+        common::install_crypto();
+        let env = TestEnv::new(DbKind::Sqlite).await?;
+        let state = AppState::new(env.db.clone(), env.storage.clone(), common::api_config(Limits::default()))
+            .with_request_limits(request);
+        let addr = common::serve_with(state, serve).await;
+        Some(Self { addr, client: reqwest::Client::new(), _env: env })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn upload(&self, user: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
+        let (content_type, body) = common::multipart(&[Part::file(name, bytes)]);
+        self.client
+            .post(self.url("/api/workspace/files"))
+            .bearer_auth(token(user))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn healthy(&self) {
+        let r = self.client.get(self.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the server keeps serving others");
+    }
+
+    async fn file_count(&self, user: &str) -> usize {
+        let r = self
+            .client
+            .get(self.url("/api/workspace/files?include_all_sessions=true"))
+            .bearer_auth(token(user))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["files"].as_array().unwrap().len()
+    }
+
+    /// An upload whose head and first bytes are sent, then nothing: the handler runs and waits.
+    async fn stalled_upload(&self, user: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let preamble = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n\r\nfirst bytes"
+        );
+        let head = format!(
+            "POST /api/workspace/files HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 1000000\r\n\r\n{preamble}",
+            token(user)
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    }
+}
+
+fn token(user: &str) -> String {
+    let jwt = JwtConfig::new(SECRET, Some(AUDIENCE.into())).unwrap();
+    jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600)
+}
+
+/// Reads until the server closes the connection (or it errors); returns what arrived.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut received = Vec::new();
+    let result = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "the server did not close the connection within {within:?}");
+    received
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_headers_are_refused_and_others_still_served() {
+    let limits = ServeLimits { max_header_bytes: 16 * 1024, ..ServeLimits::default() };
+    let Some(s) = Limited::start(limits, RequestLimits::default()).await else { return };
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    let big = "a".repeat(256 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: {big}\r\n\r\n");
+    // The server may close while we are still writing; that is a refusal too.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "oversized head must be refused with 431 or a closed connection: {answer}"
+    );
+    // A normal request with a real-sized header (a bearer token) still works.
+    let r = s.client.get(s.url("/api/workspace/usage")).bearer_auth(token("alice")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    s.healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn request_bodies_are_bounded_except_the_streamed_upload() {
+    let request = RequestLimits { max_body_bytes: 64 * 1024, ..RequestLimits::default() };
+    let Some(s) = Limited::start(ServeLimits::default(), request).await else { return };
+    let big = vec![b'x'; 1024 * 1024];
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/workspace/files/00000000-0000-0000-0000-000000000000/link"),
+        (reqwest::Method::GET, "/api/workspace/usage"),
+        (reqwest::Method::DELETE, "/api/workspace/files/00000000-0000-0000-0000-000000000000"),
+        (reqwest::Method::POST, "/no/such/route"),
+    ] {
+        let r = s
+            .client
+            .request(method.clone(), s.url(path))
+            .bearer_auth(token("alice"))
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{method} {path}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "body_too_large", "{body}");
+    }
+    // A small body on the same routes is not refused for its size.
+    let r = s.client.get(s.url("/api/workspace/usage")).bearer_auth(token("alice")).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The upload is not bound by it: it streams and is capped by the file size limit instead.
+    let r = s.upload("alice", "big.bin", &big).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_per_user_are_capped_and_slots_are_released() {
+    let request = RequestLimits { max_concurrent_uploads: 2, ..RequestLimits::default() };
+    let Some(s) = Limited::start(ServeLimits::default(), request).await else { return };
+    let first = s.stalled_upload("alice").await;
+    let mut second = s.stalled_upload("alice").await;
+    // Wait until both slow uploads hold their slots: then a third is refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let r = s.upload("alice", "third.txt", b"third").await;
+        if r.status() == 429 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "a third concurrent upload was never refused: {}", r.status());
+        // A success here means a slow upload had not started yet; remove it and try again.
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        s.client.delete(s.url(&format!("/api/workspace/files/{id}"))).bearer_auth(token("alice")).send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_eq!(refused.headers()["content-type"], "application/json");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_uploads", "{body}");
+
+    // Another user is not affected.
+    let r = s.upload("bob", "bob.txt", b"bob").await;
+    assert_eq!(r.status(), 201);
+
+    // A client that goes away frees its slot.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = s.upload("alice", "after-disconnect.txt", b"ok").await;
+        if r.status() == 201 {
+            break;
+        }
+        assert_eq!(r.status(), 429);
+        assert!(Instant::now() < deadline, "the slot of a disconnected upload was never released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A failed upload frees its slot too: end the second one with a malformed body.
+    second.write_all(b"\r\n--not-the-boundary--\r\n").await.unwrap();
+    second.shutdown().await.unwrap();
+    let answer = read_until_closed(&mut second, Duration::from_secs(5)).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
+    for name in ["a.txt", "b.txt"] {
+        let r = s.upload("alice", name, b"x").await;
+        assert_eq!(r.status(), 201, "both slots are free again");
+    }
+    assert_eq!(s.file_count("alice").await, 3, "nothing of the stalled uploads was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_loris_request_heads_are_cut_off() {
+    let limits = ServeLimits { header_read_timeout: Duration::from_secs(1), ..ServeLimits::default() };
+    let Some(s) = Limited::start(limits, RequestLimits::default()).await else { return };
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n").await.unwrap();
+    let started = Instant::now();
+    // One header line now and then, never the end of the head.
+    let trickle = async {
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if stream.write_all(format!("X-Slow-{i}: a\r\n").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    };
+    trickle.await;
+    let answer = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    s.healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_upload_bodies_fail_and_store_nothing() {
+    let limits = ServeLimits { body_idle_timeout: Duration::from_secs(1), ..ServeLimits::default() };
+    let request = RequestLimits { max_concurrent_uploads: 1, ..RequestLimits::default() };
+    let Some(s) = Limited::start(limits, request).await else { return };
+    let mut stream = s.stalled_upload("alice").await;
+    let started = Instant::now();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "not before the idle timeout");
+    assert_eq!(s.file_count("alice").await, 0, "nothing is stored");
+    // Its slot (the only one) is free again.
+    let r = s.upload("alice", "next.txt", b"next").await;
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn downloads_to_clients_that_stop_reading_are_closed() {
+    let limits = ServeLimits { write_idle_timeout: Duration::from_secs(1), ..ServeLimits::default() };
+    let Some(s) = Limited::start(limits, RequestLimits::default()).await else { return };
+    let size = 48 * 1024 * 1024;
+    let bytes = vec![7u8; size];
+    let r = s.upload("alice", "big.bin", &bytes).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // A small receive window, and then the client reads nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(s.addr).await.unwrap();
+    let request = format!(
+        "GET /api/workspace/files/{id}/download HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\r\n",
+        token("alice")
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The server gave up: reading now ends before the whole file arrived.
+    let received = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+    assert!(received.len() < size, "the connection was closed early ({} of {size} bytes)", received.len());
+    s.healthy().await;
+}
