@@ -127,7 +127,9 @@ fn init_tracing(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+/// Connects to the database (creating the data directory for SQLite), migrates it, and opens
+/// the storage backend: what every serving command needs first.
+async fn open(config: &ServerConfig) -> anyhow::Result<(Db, Storage)> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
@@ -135,6 +137,11 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
     Migrator::up(db.conn(), None).await.context("migrating the database")?;
     let storage = config.storage.build().await.context("opening storage")?;
+    Ok((db, storage))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let (db, storage) = open(&config).await?;
     let api = ApiConfig {
         jwt: jwt(&config)?,
         links: LinkSigner::new(&config.link_secret)?,
@@ -179,13 +186,7 @@ fn copilot(config: &ServerConfig, db: Db, storage: Storage) -> anyhow::Result<Co
 async fn mcp_stdio(config: ServerConfig, user: &str, session: &str) -> anyhow::Result<()> {
     let user = UserId::new(user)?;
     let session = SessionId::new(session)?;
-    if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    }
-    let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
-    Migrator::up(db.conn(), None).await.context("migrating the database")?;
-    let storage = config.storage.build().await.context("opening storage")?;
+    let (db, storage) = open(&config).await?;
     let copilot = copilot(&config, db.clone(), storage)?;
     tracing::info!(%user, %session, "serving MCP on stdio");
     workspace_copilot::serve_stdio(copilot, user, session).await?;

@@ -4,51 +4,34 @@
 //! exactly the live rows' blobs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::{ServerProcess, now, spawn};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use workspace_core::UserId;
 use workspace_http::JwtConfig;
 
-const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const SECRET: &str = "crash-test-secret-crash-test-secret";
 
 fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .env("WS_DATA_DIR", dir)
+    let mut cmd = common::clean_command();
+    cmd.env("WS_DATA_DIR", dir)
         .env("WS_JWT_SECRET", SECRET)
         .env("WS_MAX_FILE_SIZE", "200MiB")
         .env("WS_QUOTA_BYTES", "10GiB");
     cmd
 }
 
-/// Kills the server when dropped, so no test leaves a process behind.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path) -> (Server, String) {
-    let mut child = command(dir).env("WS_BIND", "127.0.0.1:0").stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = lines
-        .by_ref()
-        .find_map(|line| line.unwrap().strip_prefix("workspace-server listening on ").map(str::to_owned))
-        .expect("the server prints its address");
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), base)
+fn start(dir: &Path) -> (ServerProcess, String) {
+    let server = spawn(command(dir), false);
+    let base = server.base.clone();
+    (server, base)
 }
 
 /// A multipart body of `size` bytes sent in small pieces with pauses, so a kill lands mid-body.
@@ -72,10 +55,9 @@ use futures::StreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_upload_leaves_nothing_partial() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let token = JwtConfig::new(SECRET.as_bytes(), None).unwrap().mint(&UserId::new("crash").unwrap(), now() + 600);
-    let client = reqwest::Client::new();
+    let client = common::client();
     let mut acknowledged: HashMap<String, String> = HashMap::new();
 
     for round in 0..4 {
@@ -107,8 +89,8 @@ async fn sigkill_mid_upload_leaves_nothing_partial() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(rand::rng().random_range(150..600))).await;
-        server.0.kill().unwrap(); // SIGKILL: no shutdown, no cleanup.
-        server.0.wait().unwrap();
+        server.child.kill().unwrap(); // SIGKILL: no shutdown, no cleanup.
+        server.child.wait().unwrap();
         for upload in uploads {
             if let Some((path, checksum)) = upload.await.unwrap() {
                 acknowledged.insert(path, checksum);
@@ -162,8 +144,4 @@ async fn sigkill_mid_upload_leaves_nothing_partial() {
         }
     }
     assert_eq!(objects, acknowledged.len(), "one blob per live file, no orphans");
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }

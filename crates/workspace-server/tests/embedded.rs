@@ -2,58 +2,23 @@
 //! printed token works, commands run, and SIGTERM lets in-flight requests finish.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
-
-struct Running {
-    child: Child,
-    base: String,
-    token: Option<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{ServerProcess, client, spawn};
 
 fn clean_command(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("RUST_LOG", "warn");
+    let mut cmd = common::clean_command();
+    cmd.current_dir(dir);
     cmd
 }
 
-/// Starts `serve` with nothing configured but an ephemeral port, and reads what it prints.
-fn start(dir: &Path) -> Running {
-    let mut child = clean_command(dir).env("WS_BIND", "127.0.0.1:0").stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut base = None;
-    let mut token = None;
-    let mut expect_token = false;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(addr) = line.strip_prefix("workspace-server listening on ") {
-            base = Some(addr.to_owned());
-        } else if line.starts_with("Token for local-user") {
-            expect_token = true;
-        } else if expect_token {
-            token = Some(line.trim().to_owned());
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Running { child, base: base.expect("the server prints its address"), token }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+/// Starts `serve` with nothing configured but an ephemeral port.
+fn start(dir: &Path) -> ServerProcess {
+    spawn(clean_command(dir), true)
 }
 
 #[tokio::test]

@@ -68,8 +68,12 @@ async fn downloads_redirect_to_a_signed_gcs_url() {
 
     // Another user's id still answers 404, never a redirect.
     let bob = JwtConfig::new(SECRET, None).unwrap().mint(&UserId::new("bob").unwrap(), chrono_now() + 600);
-    let response =
-        client.get(format!("http://{addr}/api/workspace/files/{}/download", info.id)).bearer_auth(&bob).send().await.unwrap();
+    let response = client
+        .get(format!("http://{addr}/api/workspace/files/{}/download", info.id))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }
 

@@ -5,12 +5,14 @@
 //! two live rows. Run with `WS_TEST_STORAGE=gcs` for the production topology.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{ServerProcess, now, spawn};
 use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
@@ -19,43 +21,20 @@ use workspace_core::{BlobKey, UserId};
 use workspace_http::JwtConfig;
 use workspace_testkit::{DbKind, TestEnv};
 
-const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const SECRET: &str = "replica-test-secret-replica-test-secret";
 
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn command(env: &TestEnv) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .env("WS_DATABASE_URL", env.database_url())
+    let mut cmd = common::clean_command();
+    cmd.env("WS_DATABASE_URL", env.database_url())
         .env("WS_JWT_SECRET", SECRET)
-        // Eight clients upload as one user: above the default per-user upload cap.
+        // Eight clients of one user upload at once through two replicas.
         .env("WS_MAX_CONCURRENT_UPLOADS", "64")
         .envs(env.storage_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     cmd
 }
 
-fn start(env: &TestEnv) -> Replica {
-    let mut child = command(env).env("WS_BIND", "127.0.0.1:0").stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = lines
-        .by_ref()
-        .find_map(|line| line.unwrap().strip_prefix("workspace-server listening on ").map(str::to_owned))
-        .expect("the replica prints its address");
-    std::thread::spawn(move || for _ in lines {});
-    Replica { child, base }
+fn start(env: &TestEnv) -> ServerProcess {
+    spawn(command(env), false)
 }
 
 fn multipart(path: &str, overwrite: bool, body: Vec<u8>) -> reqwest::multipart::Form {
@@ -68,13 +47,11 @@ fn multipart(path: &str, overwrite: bool, body: Vec<u8>) -> reqwest::multipart::
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_one_database_and_one_bucket() {
     let Some(env) = TestEnv::new(DbKind::Postgres).await else { return };
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let replicas = [start(&env), start(&env)];
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
-    let token = JwtConfig::new(SECRET.as_bytes(), None)
-        .unwrap()
-        .mint(&UserId::new("replica-user").unwrap(), chrono_now() + 600);
-    let client = reqwest::Client::new();
+    let token =
+        JwtConfig::new(SECRET.as_bytes(), None).unwrap().mint(&UserId::new("replica-user").unwrap(), now() + 600);
+    let client = common::client();
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     let statuses: Arc<Mutex<HashMap<u16, u32>>> = Arc::default();
 
@@ -116,7 +93,11 @@ async fn two_replicas_share_one_database_and_one_bucket() {
                         7 | 8 => {
                             let id = {
                                 let ids = acknowledged.lock().unwrap();
-                                if ids.is_empty() { continue } else { ids[rand::rng().random_range(0..ids.len())].clone() }
+                                if ids.is_empty() {
+                                    continue;
+                                } else {
+                                    ids[rand::rng().random_range(0..ids.len())].clone()
+                                }
                             };
                             client.delete(format!("{base}/api/workspace/files/{id}"))
                         }
@@ -174,8 +155,4 @@ async fn two_replicas_share_one_database_and_one_bucket() {
         env.storage.list("workspaces/").await.unwrap().into_iter().map(|m| m.key.to_string()).collect();
     assert_eq!(blobs, live_keys, "after gc, storage holds exactly the live rows' blobs");
     drop(replicas);
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
