@@ -88,6 +88,8 @@ mkdir -p "$DATA" "$WWW/nginx-up" "$WWW/dufs-up"
 
 export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_QUOTA_BYTES=1000GiB
 export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
+# 16 clients of one user upload at once in the small-writes run: lift the per-user upload limit.
+export WS_MAX_CONCURRENT_UPLOADS=64
 unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE MEDIA_GCS_BUCKET_NAME || true
 log "starting our server on 127.0.0.1:$OURS_PORT"
 "$SERVER" serve >"$WORK/ours.log" 2>&1 &
