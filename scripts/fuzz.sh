@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Bounded fuzzing: every cargo-fuzz target for FUZZ_SECONDS (default 8) each. Installs cargo-fuzz
+# into the tools cache if missing. Needs the nightly toolchain (installed on this machine kind).
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+export WS_CACHE_DIR="${WS_CACHE_DIR:-$HOME/.cache/workspace}"
+export PATH="$WS_CACHE_DIR/tools/bin:$PATH"
+seconds="${FUZZ_SECONDS:-8}"
+target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/workspace-fuzz-target}"
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz --version 0.13.2 --root "$WS_CACHE_DIR/tools"
+fi
+targets=(path uri data_uri range disposition upload)
+cargo +nightly fuzz build --target-dir "$target_dir"
+found=$(mktemp -d)
+trap 'rm -rf "$found"' EXIT
+for target in "${targets[@]}"; do
+    echo "fuzz: $target for ${seconds}s"
+    mkdir -p "$found/$target"
+    # New inputs go to a temp dir (first corpus argument); the committed seeds are read only.
+    if ! cargo +nightly fuzz run --target-dir "$target_dir" "$target" "$found/$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 >"$found/$target.log" 2>&1; then
+        cat "$found/$target.log"
+        echo "fuzz: $target FAILED (crash input saved under fuzz/artifacts/$target)"
+        exit 1
+    fi
+    grep -E "^Done|runs in" "$found/$target.log" | tail -n 1 || true
+done
+echo "fuzz: all targets ran clean"
