@@ -84,13 +84,7 @@ async fn upload_list_info_download_delete(env: TestEnv) {
     assert_eq!(usage["file_count"], 1);
     assert_eq!(usage["limit_bytes"], 250 * MIB);
 
-    let delete = s
-        .client
-        .delete(s.url(&format!("/api/workspace/files/{id}")))
-        .bearer_auth(s.token("alice"))
-        .send()
-        .await
-        .unwrap();
+    let delete = s.delete("alice", &format!("/api/workspace/files/{id}")).send().await.unwrap();
     assert_eq!(delete.status(), 204);
     for path in [format!("/api/workspace/files/{id}"), format!("/api/workspace/files/{id}/download")] {
         let r = s.get("alice", &path).send().await.unwrap();
@@ -99,13 +93,7 @@ async fn upload_list_info_download_delete(env: TestEnv) {
         assert_eq!(body["error"], "not_found");
         assert!(body["message"].as_str().unwrap().contains("not found"));
     }
-    let again = s
-        .client
-        .delete(s.url(&format!("/api/workspace/files/{id}")))
-        .bearer_auth(s.token("alice"))
-        .send()
-        .await
-        .unwrap();
+    let again = s.delete("alice", &format!("/api/workspace/files/{id}")).send().await.unwrap();
     assert_eq!(again.status(), 404);
     // The path is free again: no ghost row.
     assert_eq!(
@@ -466,7 +454,7 @@ async fn signed_links_work_without_a_header_and_fail_when_tampered(env: TestEnv)
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_link");
     // A link for a deleted file stops working too.
     let live = link(60).await;
-    s.client.delete(s.url(&format!("/api/workspace/files/{id}"))).bearer_auth(s.token("alice")).send().await.unwrap();
+    s.delete("alice", &format!("/api/workspace/files/{id}")).send().await.unwrap();
     assert_eq!(s.client.get(s.url(&live)).send().await.unwrap().status(), 404);
 }
 

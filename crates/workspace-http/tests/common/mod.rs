@@ -92,6 +92,10 @@ impl Server {
         self.client.get(self.url(path)).bearer_auth(self.token(user))
     }
 
+    pub fn delete(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(self.token(user))
+    }
+
     pub async fn upload(&self, user: &str, parts: &[Part<'_>]) -> reqwest::Response {
         self.upload_to(user, "/api/workspace/files", parts).await
     }
