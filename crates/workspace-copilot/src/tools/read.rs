@@ -198,7 +198,7 @@ async fn read_head(manager: &WorkspaceManager, info: &FileInfo, max: usize) -> R
     if info.size_bytes == 0 {
         return Ok(Vec::new());
     }
-    let (_, get) = manager.open_read(info.id, Some(ByteRange::Bounded { start: 0, end: max as u64 })).await?;
+    let get = manager.open_read_info(info, Some(ByteRange::Bounded { start: 0, end: max as u64 })).await?;
     let mut out = Vec::with_capacity(max.min(info.size_bytes as usize));
     let mut stream = get.stream;
     while let Some(chunk) = stream.try_next().await.map_err(workspace_core::WorkspaceError::from)? {
@@ -219,7 +219,7 @@ async fn read_slice(
     offset: usize,
     length: usize,
 ) -> Result<text::Slice, ToolError> {
-    let (_, get) = manager.open_read(info.id, None).await?;
+    let get = manager.open_read_info(info, None).await?;
     let mut stream = get.stream;
     let mut slicer = CharSlicer::new(offset, length, MAX_INLINE_BYTES);
     while let Some(chunk) = stream.try_next().await.map_err(workspace_core::WorkspaceError::from)? {
