@@ -263,7 +263,8 @@ impl WorkspaceManager {
             None => self.used_bytes(&txn).await?,
         };
         let new_size = size_of(&row);
-        if used - replaced.min(used) + new_size > self.limits.quota_bytes {
+        let used_after = used - replaced.min(used) + new_size;
+        if used_after > self.limits.quota_bytes {
             return Err(WorkspaceError::QuotaExceeded {
                 used,
                 limit: self.limits.quota_bytes,
@@ -272,14 +273,7 @@ impl WorkspaceManager {
         }
         let retired = match existing {
             Some(old) => {
-                let now = Utc::now();
-                file::Entity::update_many()
-                    .col_expr(file::Column::IsDeleted, Expr::value(true))
-                    .col_expr(file::Column::DeletedAt, Expr::value(now))
-                    .col_expr(file::Column::UpdatedAt, Expr::value(now))
-                    .filter(file::Column::Id.eq(old.id))
-                    .exec(&txn)
-                    .await?;
+                soft_delete().filter(file::Column::Id.eq(old.id)).exec(&txn).await?;
                 Some(old.id)
             }
             None => None,
@@ -293,7 +287,7 @@ impl WorkspaceManager {
             Err(err) => return Err(err.into()),
         };
         let files = files + u64::from(retired.is_none());
-        self.db.stage_usage(ws, (used - replaced.min(used) + new_size, files), inserted.id);
+        self.db.stage_usage(ws, (used_after, files), inserted.id);
         Ok((txn, inserted.try_into()?, retired))
     }
 
@@ -410,11 +404,7 @@ impl WorkspaceManager {
 
     /// Soft-deletes a live file (the row first), then removes its bytes.
     pub async fn delete_file(&self, id: FileId) -> Result<()> {
-        let now = Utc::now();
-        let result = file::Entity::update_many()
-            .col_expr(file::Column::IsDeleted, Expr::value(true))
-            .col_expr(file::Column::DeletedAt, Expr::value(now))
-            .col_expr(file::Column::UpdatedAt, Expr::value(now))
+        let result = soft_delete()
             .filter(file::Column::Id.eq(id.as_uuid()))
             .filter(self.live_in_workspace())
             .exec(self.db.conn())
@@ -483,6 +473,15 @@ impl WorkspaceManager {
             tracing::warn!(%key, error = %err, "could not remove blob; gc will collect it");
         }
     }
+}
+
+/// An update that soft-deletes (retires) the rows its caller filters for.
+fn soft_delete() -> sea_orm::UpdateMany<file::Entity> {
+    let now = Utc::now();
+    file::Entity::update_many()
+        .col_expr(file::Column::IsDeleted, Expr::value(true))
+        .col_expr(file::Column::DeletedAt, Expr::value(now))
+        .col_expr(file::Column::UpdatedAt, Expr::value(now))
 }
 
 fn size_of(row: &file::Model) -> u64 {
