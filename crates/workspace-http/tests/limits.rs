@@ -275,3 +275,102 @@ async fn downloads_to_clients_that_stop_reading_are_closed() {
     assert!(received.len() < size, "the connection was closed early ({} of {size} bytes)", received.len());
     s.healthy().await;
 }
+
+/// Early answers (a 409 after the upload's fields, a 413 for a declared length) reach a client
+/// that is still sending, and the connection is never reused after one: many rounds on one
+/// pooled reqwest client, each followed by an ordinary request on the same client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn early_answers_reach_clients_that_are_still_sending() {
+    let request = RequestLimits { max_body_bytes: 64 * 1024, ..RequestLimits::default() };
+    let Some(s) = Limited::start(ServeLimits::default(), request).await else { return };
+    let (content_type, body) = common::multipart(&[Part::text("path", "/taken.bin"), Part::file("x.bin", b"first")]);
+    let r =
+        s.client.post(s.url("/api/workspace/files")).bearer_auth(token("alice")).header("content-type", &content_type);
+    assert_eq!(r.body(body).send().await.unwrap().status(), 201);
+    let big = vec![b'x'; 4 * 1024 * 1024];
+    let (_, conflicting) = common::multipart(&[Part::text("path", "/taken.bin"), Part::file("x.bin", &big)]);
+    for round in 0..20 {
+        let r = s
+            .client
+            .post(s.url("/api/workspace/files"))
+            .bearer_auth(token("alice"))
+            .header("content-type", &content_type)
+            .body(conflicting.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the 409 did not reach the client: {e:?}"));
+        assert_eq!(r.status(), 409, "round {round}");
+        assert_eq!(r.headers()["connection"], "close", "round {round}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "conflict");
+
+        let r = s
+            .client
+            .post(s.url("/api/workspace/files/00000000-0000-0000-0000-000000000000/link"))
+            .bearer_auth(token("alice"))
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the 413 did not reach the client: {e:?}"));
+        assert_eq!(r.status(), 413, "round {round}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "body_too_large");
+
+        let r = s.client.get(s.url("/api/workspace/usage")).bearer_auth(token("alice")).send().await;
+        assert_eq!(r.unwrap_or_else(|e| panic!("round {round}: next request failed: {e:?}")).status(), 200);
+    }
+}
+
+/// A raw client that keeps writing its body after the server answered still reads the whole
+/// answer (status, `Connection: close`, JSON error), and is not reset mid-read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_raw_client_that_keeps_sending_reads_the_whole_early_answer() {
+    let Some(s) = Limited::start(ServeLimits::default(), RequestLimits::default()).await else { return };
+    assert_eq!(s.upload("alice", "taken.bin", b"first").await.status(), 201);
+    for round in 0..5 {
+        let mut stream = TcpStream::connect(s.addr).await.unwrap();
+        let fields = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\ntaken.bin\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n\r\n"
+        );
+        let length = fields.len() + 8 * 1024 * 1024;
+        let head = format!(
+            "POST /api/workspace/files HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\n\r\n{fields}",
+            token("alice")
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        // Keep sending the body in pieces, whatever comes back, until the server stops reading.
+        let sender = tokio::spawn(async move {
+            let chunk = vec![b'y'; 64 * 1024];
+            for _ in 0..128 {
+                if write.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            write
+        });
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let read_all = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match read.read(&mut buf).await {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .expect("the server closed the connection in time");
+        let text = String::from_utf8_lossy(&answer).to_string();
+        read_all.unwrap_or_else(|e| panic!("round {round}: reset while reading the answer ({e}); got {text}"));
+        assert!(text.starts_with("HTTP/1.1 409"), "round {round}: {text}");
+        assert!(text.to_ascii_lowercase().contains("connection: close"), "round {round}: {text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("round {round}: {e}: {body}"));
+        assert_eq!(json["error"], "conflict");
+        drop(sender.await.unwrap());
+    }
+    s.healthy().await;
+}
