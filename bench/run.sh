@@ -6,8 +6,8 @@
 #   bench/run.sh --quick   small sizes, a few seconds of load: proves the harness runs (CI);
 #                          writes $BENCH_OUT (default ~/.cache/workspace-bench/BENCHMARKS-quick.md)
 #
-# Installs what it needs: nginx (apt-get, if missing) and dufs (cargo install --locked, cached
-# under ~/.cache/workspace-bench). Every server listens on 127.0.0.1 only; every load loop is
+# Installs what it needs: nginx (apt-get, if missing) and dufs (a pinned version, cached by
+# scripts/tools.sh). Every server listens on 127.0.0.1 only; every load loop is
 # bounded in time and count. Exits non-zero when any step fails.
 set -euo pipefail
 
@@ -47,11 +47,7 @@ if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-DUFS=$CACHE/dufs/bin/dufs
-if [[ ! -x $DUFS ]]; then
-  log "installing dufs (cargo install --locked, cached in $CACHE/dufs)"
-  cargo install --locked --quiet dufs --root "$CACHE/dufs"
-fi
+DUFS=$("$ROOT/scripts/tools.sh" --path dufs)
 
 log "building release binaries"
 (cd "$ROOT" && cargo build --release --quiet -p workspace-server -p workspace-bench)

@@ -31,8 +31,13 @@ if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version 2>/
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-(cd "$root" && cargo build --quiet -p workspace-server)
-bin=$CARGO_TARGET_DIR/debug/workspace-server
+# scripts/test.sh passes the server binary of its test build; alone, this builds one.
+if [ -n "${WORKSPACE_SERVER_BIN:-}" ]; then
+    bin=$WORKSPACE_SERVER_BIN
+else
+    (cd "$root" && cargo build --quiet -p workspace-server)
+    bin=$CARGO_TARGET_DIR/debug/workspace-server
+fi
 
 work=$(mktemp -d)
 server_pid=

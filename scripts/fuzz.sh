@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
-# Bounded fuzzing: every cargo-fuzz target for FUZZ_SECONDS (default 8) each. Installs cargo-fuzz
-# into the tools cache if missing. Needs the nightly toolchain (installed on this machine kind).
+# Bounded fuzzing: every cargo-fuzz target for FUZZ_SECONDS (default 8) each. Installs the pinned
+# cargo-fuzz into the tools cache if missing (scripts/tools.sh). Needs the nightly toolchain (installed on this machine kind).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export WS_CACHE_DIR="${WS_CACHE_DIR:-$HOME/.cache/workspace}"
 export PATH="$WS_CACHE_DIR/tools/bin:$PATH"
 seconds="${FUZZ_SECONDS:-8}"
 target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/workspace-fuzz-target}"
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    cargo install --locked cargo-fuzz --version 0.13.2 --root "$WS_CACHE_DIR/tools"
-fi
+../scripts/tools.sh cargo-fuzz
 targets=(path uri data_uri range disposition upload)
 cargo +nightly fuzz build --target-dir "$target_dir"
 found=$(mktemp -d)

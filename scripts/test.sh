@@ -7,30 +7,58 @@
 #   3. the web UI in headless Chromium against the real server;
 #   4. API fuzzing from the OpenAPI spec (schemathesis) against the real server;
 #   5. every cargo-fuzz target for a bounded time.
+# The workspace is compiled once (cargo-nextest runs every pass from that one build; plain
+# `cargo test` is the fallback where nextest is missing), and passes 3 and 4 use its server binary.
+# Each step's duration is printed, and a table of them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/workspace-target}"
+export WS_CACHE_DIR="${WS_CACHE_DIR:-$HOME/.cache/workspace}"
+export PATH="$WS_CACHE_DIR/tools/bin:$PATH"
+# shellcheck source=lib/steps.sh
+. scripts/lib/steps.sh
 
+# Runs the workspace's tests; extra arguments select (nextest filter expression after -E).
+if command -v cargo-nextest >/dev/null 2>&1; then
+    build_tests() { cargo nextest run --workspace --locked --no-run; }
+    run_tests() { cargo nextest run --workspace --locked --no-fail-fast "$@"; }
+    gcs_filter=(-E 'binary_id(workspace-core::manager) | binary_id(workspace-http::api) | binary_id(workspace-server::replicas)')
+else
+    echo "test: cargo-nextest not found; using cargo test" >&2
+    build_tests() { cargo test --workspace --locked --no-run; }
+    run_tests() {
+        if [ $# = 0 ]; then cargo test --workspace --locked --no-fail-fast; return; fi
+        cargo test --locked -p workspace-core --test manager
+        cargo test --locked -p workspace-http --test api
+        cargo test --locked -p workspace-server --test replicas
+    }
+    gcs_filter=(gcs)
+fi
+
+step "test: services (PostgreSQL, GCS emulator)"
 scripts/services.sh postgres
 eval "$(scripts/fake-gcs.sh start)"
-trap 'scripts/fake-gcs.sh stop' EXIT
+trap 'scripts/fake-gcs.sh stop; steps_table' EXIT
 
-echo "=== 1. cargo tests, local disk"
-cargo test --workspace --locked
+step "test: build the workspace's tests (once)"
+build_tests
 
-echo "=== 2. cargo tests, GCS emulator"
-WS_TEST_STORAGE=gcs cargo test --locked -p workspace-core --test manager
-WS_TEST_STORAGE=gcs cargo test --locked -p workspace-http --test api
-WS_TEST_STORAGE=gcs cargo test --locked -p workspace-server --test replicas
+step "test 1: cargo tests, local disk"
+run_tests
 
-echo "=== 3. web UI in Chromium"
+step "test 2: manager, HTTP and replica suites on the GCS emulator"
+WS_TEST_STORAGE=gcs run_tests "${gcs_filter[@]}"
+
+# The server binary of the test build (integration tests build it): passes 3 and 4 use it as is.
+export WORKSPACE_SERVER_BIN="$CARGO_TARGET_DIR/debug/workspace-server"
+
+step "test 3: web UI in Chromium (installs chromium and playwright-core if missing)"
 scripts/ui-deps.sh
 scripts/ui-test.sh
 
-if [ -x scripts/api-fuzz.sh ]; then
-    echo "=== 4. API fuzzing (schemathesis)"
-    scripts/api-fuzz.sh
-fi
+step "test 4: API fuzzing (schemathesis)"
+scripts/api-fuzz.sh
 
-echo "=== 5. fuzz targets (bounded)"
+step "test 5: fuzz targets (bounded)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-8}" scripts/fuzz.sh
+step_end
