@@ -30,14 +30,7 @@ async fn world(env: &TestEnv) -> World {
     config.fetch = FetchConfig { allowed_ranges: vec!["127.0.0.1/32".parse().unwrap()], ..FetchConfig::default() };
     let exec = ExecEnv::new(config);
     let user = UserId::new("author").unwrap();
-    let manager = WorkspaceManager::for_user(
-        env.db.clone(),
-        env.storage.clone(),
-        user.clone(),
-        Some(SessionId::new("s1").unwrap()),
-    )
-    .await
-    .unwrap();
+    let manager = env.workspaces().manager(&user, Some(SessionId::new("s1").unwrap())).await.unwrap();
     let run = GraphRun {
         user_id: user,
         graph_id: "g".into(),
@@ -85,8 +78,8 @@ async fn qr_block_stores_a_png(env: TestEnv) {
     let w = world(&env).await;
     let out = blocks("http://unused").run("qr_code", json!({"text": "hello", "module_size": 4}), &w.ctx).await.unwrap();
     assert!(out["image"].as_str().unwrap().ends_with("#image/png"), "{out}");
-    let (info, bytes) = w.manager.read_file_by_id(file_id(&out["image"])).await.unwrap();
-    assert_eq!((info.mime_type.as_str(), info.path.as_str()), ("image/png", "/sessions/s1/qr.png"));
+    let (info, bytes) = w.manager.read(file_id(&out["image"])).await.unwrap();
+    assert_eq!((info.mime_type.as_ref(), info.path.as_str()), ("image/png", "/sessions/s1/qr.png"));
     let image = image::load_from_memory(&bytes).unwrap();
     // "hello" fits a version-1 code: 21 modules plus a quiet zone of 4 on each side, 4 px each.
     assert_eq!(image.dimensions(), ((21 + 8) * 4, (21 + 8) * 4));
@@ -108,7 +101,7 @@ async fn thumbnail_block_reads_a_workspace_reference(env: TestEnv) {
         let input = json!({"image": stored, "max_size": 60, "format": format});
         let out = registry.run("image_thumbnail", input, &w.ctx).await.unwrap();
         assert_eq!((out["width"].as_u64(), out["height"].as_u64()), (Some(60), Some(30)), "{format}");
-        let (info, bytes) = w.manager.read_file_by_id(file_id(&out["thumbnail"])).await.unwrap();
+        let (info, bytes) = w.manager.read(file_id(&out["thumbnail"])).await.unwrap();
         assert_eq!(info.mime_type, mime);
         assert_eq!(workspace_core::mime::sniff(&bytes), Some(mime), "the bytes really are {mime}");
         assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (60, 30));
@@ -154,8 +147,8 @@ async fn image_generation_block_stores_both_answers(env: TestEnv) {
     let out =
         registry.run("openai_image_generation", json!({"prompt": "a cat", "size": "256x256"}), &w.ctx).await.unwrap();
     assert_eq!(out["revised_prompt"], "a cute cat");
-    let (info, bytes) = w.manager.read_file_by_id(file_id(&out["image"])).await.unwrap();
-    assert_eq!((info.mime_type.as_str(), &bytes[..]), ("image/png", &png[..]));
+    let (info, bytes) = w.manager.read(file_id(&out["image"])).await.unwrap();
+    assert_eq!((info.mime_type.as_ref(), &bytes[..]), ("image/png", &png[..]));
     let request = &server.recorded()[0];
     assert_eq!(request.header("authorization"), Some("Bearer sk-test"));
     assert_eq!(request.header("content-type"), Some("application/json"));
@@ -166,8 +159,8 @@ async fn image_generation_block_stores_both_answers(env: TestEnv) {
     );
 
     let out = registry.run("openai_image_generation", json!({"prompt": "a dog"}), &w.ctx).await.unwrap();
-    let (info, bytes) = w.manager.read_file_by_id(file_id(&out["image"])).await.unwrap();
-    assert_eq!((info.mime_type.as_str(), info.name.as_str(), &bytes[..]), ("image/png", "dog.png", &png[..]));
+    let (info, bytes) = w.manager.read(file_id(&out["image"])).await.unwrap();
+    assert_eq!((info.mime_type.as_ref(), info.name.as_str(), &bytes[..]), ("image/png", "dog.png", &png[..]));
     assert_eq!(server.recorded().last().unwrap().path, "/files/dog.png");
 
     // Outside a workspace the same answers come back as data URIs.

@@ -1,18 +1,20 @@
 //! Seeds a workspace with many small files for the listing benchmark.
 //!
-//! The first `via_manager` files go through `WorkspaceManager::write_bytes` (the real write path,
-//! blobs in memory since only rows matter for listing). The rest are copies of the row the
-//! manager produced, inserted 1000 per statement: every manager write re-sums the workspace's
-//! usage, so writing 100 000 files one by one takes quadratic time (see docs/BENCHMARKS.md).
+//! The first `via_manager` files go through `WorkspaceManager::write_bytes` (the real write path;
+//! small files are kept inline, so storage is not touched). The rest are copies of the row the
+//! manager produced (sharing its content, as dedup would), inserted 1000 per statement, and the
+//! workspace's counters are set to match: writing 100 000 files one by one would measure the
+//! write path, not the listing.
 
 use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectOptions, Database, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
-use workspace_core::entity::user_workspace_file as file;
-use workspace_core::{Db, InMemoryStorage, Limits, NewFile, Storage, UserId, WorkspaceManager, WorkspacePath};
+use workspace_core::entity::{user_workspace, user_workspace_file as file};
+use workspace_core::{Db, InMemoryStorage, Limits, NewFile, Settings, Storage, UserId, WorkspacePath, Workspaces};
 
 pub fn path_of(i: u64) -> String {
     format!("/list/f{i:07}.txt")
@@ -27,10 +29,9 @@ pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) 
         o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Off).foreign_keys(true)
     });
     let db = Db::from_connection(Database::connect(options).await.context("opening the database")?);
-    let manager =
-        WorkspaceManager::for_user(db.clone(), Storage::new(InMemoryStorage::new()), UserId::new(user)?, None)
-            .await?
-            .with_limits(Limits { max_file_size: 1 << 20, quota_bytes: 1 << 50 });
+    let settings = Settings { limits: Limits { max_file_size: 1 << 20, quota_bytes: 1 << 50 }, ..Settings::default() };
+    let workspaces = Workspaces::new(db.clone(), Storage::new(InMemoryStorage::new()), settings)?;
+    let manager = workspaces.manager(&UserId::new(user)?, None).await?;
     let via_manager = via_manager.clamp(1, count.max(1));
     for i in 0..via_manager.min(count) {
         let path = WorkspacePath::parse(&path_of(i))?;
@@ -48,9 +49,9 @@ pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) 
         let rows = (i..end).map(|n| {
             let mut row = template.clone();
             row.id = uuid::Uuid::now_v7();
+            row.chain_id = row.id;
             row.path = path_of(n);
             row.name = format!("f{n:07}.txt");
-            row.storage_path = format!("memory://workspaces/{}/{}", row.workspace_id, row.id);
             file::ActiveModel::from(row)
         });
         let txn = db.conn().begin().await?;
@@ -58,6 +59,22 @@ pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) 
         txn.commit().await?;
         i = end;
     }
+    let copies = i64::try_from(count.saturating_sub(via_manager)).unwrap_or(0);
+    user_workspace::Entity::update_many()
+        .col_expr(
+            user_workspace::Column::LiveBytes,
+            sea_orm::sea_query::ExprTrait::add(
+                Expr::col(user_workspace::Column::LiveBytes),
+                copies * template.size_bytes,
+            ),
+        )
+        .col_expr(
+            user_workspace::Column::FileCount,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(user_workspace::Column::FileCount), copies),
+        )
+        .filter(user_workspace::Column::Id.eq(manager.workspace_id().as_uuid()))
+        .exec(db.conn())
+        .await?;
     Ok(json!({
         "count": count,
         "via_manager": via_manager,

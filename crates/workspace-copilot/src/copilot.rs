@@ -1,11 +1,10 @@
 //! `Copilot`: the tools wired to a database, storage, blocks and an execution environment, so a
 //! caller (the MCP server, a chat backend) only says which user and session a call is for.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde_json::Value;
-use workspace_core::{Db, Limits, SessionId, Storage, UserId, WorkspaceId, WorkspaceManager};
+use workspace_core::{Limits, SessionId, UserId, Workspaces};
 use workspace_exec::{BlockRegistry, ExecEnv};
 
 use crate::error::ToolError;
@@ -32,26 +31,22 @@ pub struct Copilot(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    db: Db,
-    storage: Storage,
-    limits: Limits,
+    workspaces: Workspaces,
     env: ExecEnv,
     tools: ToolRegistry,
-    /// user → workspace, so a call costs no upsert once the workspace is known.
-    workspaces: Mutex<HashMap<UserId, WorkspaceId>>,
 }
 
 impl Copilot {
-    /// The five workspace tools over this database and storage, with `blocks` for `run_block`.
-    pub fn new(
-        db: Db,
-        storage: Storage,
-        blocks: BlockRegistry,
-        env: ExecEnv,
-        limits: Limits,
-    ) -> Result<Self, ToolError> {
+    /// The workspace tools over `workspaces`, with `blocks` for `run_block`.
+    pub fn new(workspaces: Workspaces, blocks: BlockRegistry, env: ExecEnv) -> Result<Self, ToolError> {
+        let limits: Limits = workspaces.settings().limits;
         let tools = ToolRegistry::workspace_tools(Arc::new(blocks), limits)?;
-        Ok(Self(Arc::new(Inner { db, storage, limits, env, tools, workspaces: Mutex::default() })))
+        Ok(Self(Arc::new(Inner { workspaces, env, tools })))
+    }
+
+    /// The workspaces the tools act on.
+    pub fn workspaces(&self) -> &Workspaces {
+        &self.0.workspaces
     }
 
     /// The tool registry (definitions, OpenAI / Anthropic exports, validation).
@@ -61,23 +56,7 @@ impl Copilot {
 
     /// The context of a call for `user` in `session`; the user's workspace is created on first use.
     pub async fn context(&self, user: &UserId, session: &SessionId) -> Result<ToolContext, ToolError> {
-        let cached = self.0.workspaces.lock().unwrap_or_else(PoisonError::into_inner).get(user).copied();
-        let workspace = match cached {
-            Some(id) => id,
-            None => {
-                let id = WorkspaceManager::get_or_create_workspace(&self.0.db, user).await?;
-                self.0.workspaces.lock().unwrap_or_else(PoisonError::into_inner).insert(user.clone(), id);
-                id
-            }
-        };
-        let manager = WorkspaceManager::new(
-            self.0.db.clone(),
-            self.0.storage.clone(),
-            user.clone(),
-            workspace,
-            Some(session.clone()),
-        )
-        .with_limits(self.0.limits);
+        let manager = self.0.workspaces.manager(user, Some(session.clone())).await?;
         ToolContext::new(manager, self.0.env.clone())
     }
 

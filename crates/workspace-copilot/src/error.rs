@@ -46,7 +46,7 @@ impl ToolError {
 impl From<WorkspaceError> for ToolError {
     fn from(err: WorkspaceError) -> Self {
         match err {
-            WorkspaceError::Storage(_) | WorkspaceError::Database(_) => {
+            WorkspaceError::Storage(_) | WorkspaceError::Database(_) | WorkspaceError::Unavailable(_) => {
                 tracing::warn!(error = %err, "workspace tool failed on the server side");
                 Self::new(err.code(), "the workspace could not complete the request; try again later")
             }

@@ -35,7 +35,8 @@ async fn write_then_read_text(env: TestEnv) {
     assert!(uri.starts_with("workspace://") && uri.ends_with("#text/markdown"), "{uri}");
 
     // Provenance as the manager records it.
-    let info = h.manager().await.get_file_info_by_path("/sessions/s1/notes.md").await.unwrap();
+    let info =
+        h.manager().await.lookup(workspace_core::WorkspacePath::parse("/sessions/s1/notes.md").unwrap()).await.unwrap();
     assert_eq!(info.source, FileSource::Copilot);
     assert_eq!(info.source_session_id.as_deref(), Some("s1"));
 
@@ -393,10 +394,10 @@ async fn run_block_qr(env: TestEnv) {
         .to_owned();
     assert!(reference.ends_with("#image/png"), "{reference}");
     let WorkspaceUri::File { id, .. } = WorkspaceUri::parse(&reference).unwrap() else { panic!("id form expected") };
-    let (info, bytes) = h.manager().await.read_file_by_id(id).await.unwrap();
+    let (info, bytes) = h.manager().await.read(id).await.unwrap();
     assert_eq!(info.mime_type, "image/png");
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
-    assert!(info.path.starts_with("/sessions/s1/"), "{}", info.path);
+    assert!(info.path.as_str().starts_with("/sessions/s1/"), "{}", info.path);
 
     // The model can read it back (small enough to come inline).
     let read = h.call("s1", "read_workspace_file", json!({"file_id": reference})).await.unwrap();

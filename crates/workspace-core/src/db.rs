@@ -1,5 +1,6 @@
-//! `Db`: the database handle the manager uses. It knows the one difference between the two
-//! supported databases that matters for correctness: how a write transaction is serialised.
+//! `Db`: the database handle: a connection pool, and how a write transaction is serialised and
+//! made durable on each of the two supported databases. It holds no domain state (the usage
+//! counters are rows, updated inside each change's transaction; see [`crate::txn`]).
 //!
 //! On a SQLite file, file writes commit through a pool of one connection (writers queue in
 //! process instead of sleeping in SQLite's busy handler) with group commit: the commit itself
@@ -8,17 +9,15 @@
 //! durable when `sync_commits` returns, as with `synchronous=FULL`, but N concurrent writers
 //! share one fsync instead of paying one each.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
-use uuid::Uuid;
 
 /// A connection pool to SQLite or PostgreSQL, chosen by URL.
 #[derive(Debug, Clone)]
@@ -39,23 +38,6 @@ struct Writer {
     requested: AtomicU64,
     /// Highest ticket known durable; held while an fsync runs, so fsyncs never overlap.
     synced: tokio::sync::Mutex<u64>,
-    /// Live usage per workspace as of this connection's last commit.
-    usage: std::sync::Mutex<UsageCache>,
-}
-
-/// Live (bytes, files) per workspace, so a write's quota check need not sum every row.
-///
-/// Valid while `PRAGMA data_version` on the writer connection is unchanged: it changes when any
-/// other connection or process commits (a delete, gc), and then the cache starts over. Only the
-/// writer connection fills it, inside its write transaction, where nobody else can commit.
-#[derive(Debug, Default)]
-struct UsageCache {
-    version: Option<i64>,
-    by_workspace: HashMap<Uuid, (u64, u64)>,
-    /// (workspace, usage, new file id) of a staged write, moved into the map once its commit
-    /// returned. The next transaction that still finds it looks the file up to learn whether
-    /// that commit landed (it may be finishing, or have failed or been cancelled).
-    pending: Option<(Uuid, (u64, u64), Uuid)>,
 }
 
 impl Writer {
@@ -134,7 +116,6 @@ impl Db {
                     wal: wal.into(),
                     requested: AtomicU64::new(0),
                     synced: tokio::sync::Mutex::new(0),
-                    usage: std::sync::Mutex::default(),
                 }))
             }
             None => None,
@@ -180,62 +161,6 @@ impl Db {
             writer.sync().await.map_err(|e| DbErr::Custom(format!("fsync of the SQLite WAL failed: {e}")))?;
         }
         Ok(())
-    }
-
-    /// Inside a transaction from [`Db::begin_write`]: the workspace's cached live usage
-    /// (bytes, files), when the cache is known to be current. `None`: sum the rows.
-    pub(crate) async fn cached_usage(
-        &self,
-        txn: &DatabaseTransaction,
-        workspace: Uuid,
-    ) -> Result<Option<(u64, u64)>, DbErr> {
-        let Some(writer) = &self.writer else { return Ok(None) };
-        let row = txn.query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA data_version")).await?;
-        let version: i64 = match row {
-            Some(row) => row.try_get_by_index(0)?,
-            None => return Ok(None),
-        };
-        let pending = {
-            let mut cache = writer.usage.lock().unwrap_or_else(PoisonError::into_inner);
-            if cache.version != Some(version) {
-                *cache = UsageCache { version: Some(version), ..UsageCache::default() };
-            }
-            cache.pending.take()
-        };
-        if let Some((ws, usage, file)) = pending {
-            // The previous write's commit is over (we hold the write lock); did it land?
-            let landed = crate::entity::user_workspace_file::Entity::find_by_id(file).one(txn).await?.is_some();
-            let mut cache = writer.usage.lock().unwrap_or_else(PoisonError::into_inner);
-            if landed {
-                cache.by_workspace.insert(ws, usage);
-            }
-        }
-        let cache = writer.usage.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(cache.by_workspace.get(&workspace).copied())
-    }
-
-    /// The usage a staged write (new file `file`) leaves behind if it commits.
-    pub(crate) fn stage_usage(&self, workspace: Uuid, usage: (u64, u64), file: Uuid) {
-        if let Some(writer) = &self.writer {
-            writer.usage.lock().unwrap_or_else(PoisonError::into_inner).pending = Some((workspace, usage, file));
-        }
-    }
-
-    /// The staged write of `file` committed: its usage is current.
-    pub(crate) fn usage_committed(&self, file: Uuid) {
-        if let Some(writer) = &self.writer {
-            let mut cache = writer.usage.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((workspace, usage, _)) = cache.pending.take_if(|p| p.2 == file) {
-                cache.by_workspace.insert(workspace, usage);
-            }
-        }
-    }
-
-    /// A hint for sizing an upload before its transaction: possibly stale, so callers use it
-    /// only where a stale value is harmless and re-check in the transaction.
-    pub(crate) fn usage_hint(&self, workspace: Uuid) -> Option<(u64, u64)> {
-        let writer = self.writer.as_ref()?;
-        writer.usage.lock().unwrap_or_else(PoisonError::into_inner).by_workspace.get(&workspace).copied()
     }
 
     /// Checks the database answers.

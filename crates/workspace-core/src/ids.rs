@@ -65,6 +65,11 @@ uuid_id!(
     /// Identifies a user's workspace.
     WorkspaceId
 );
+uuid_id!(
+    /// Identifies stored content: bytes kept once per workspace, shared by every version and
+    /// copy with equal bytes.
+    ContentId
+);
 
 /// The platform's user id (a JWT `sub`): 1 to 255 bytes, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

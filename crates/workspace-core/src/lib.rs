@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod content;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod events;
 pub mod gc;
+mod history;
 pub mod ids;
 pub mod manager;
 pub mod memory;
@@ -11,17 +14,26 @@ mod meter;
 pub mod mime;
 pub mod model;
 pub mod path;
+mod rows;
 pub mod storage;
+mod txn;
 pub mod uri;
+pub mod workspaces;
 
 pub use db::Db;
 pub use error::{Result, StorageError, WorkspaceError};
-pub use ids::{FileId, SessionId, UserId, WorkspaceId};
-pub use manager::WorkspaceManager;
+pub use events::{Event, EventKind};
+pub use ids::{ContentId, FileId, SessionId, UserId, WorkspaceId};
+pub use manager::{Opened, WorkspaceManager};
 pub use memory::InMemoryStorage;
-pub use model::{FileInfo, FilePage, FileSource, Limits, NewFile, Usage};
+pub use model::{
+    Checksum, FileInfo, FilePage, FileRef, FileSource, HistoryPolicy, Limits, ListOptions, NewFile, Precondition,
+    RestoreOptions, Settings, TrashEntry, TrashPage, Usage, VersionInfo,
+};
 pub use path::{PathError, PathPrefix, WorkspacePath};
 pub use storage::{
-    BlobKey, BodyStream, ByteRange, ByteStream, GetResult, ObjectMeta, Storage, WorkspaceStorageBackend,
+    BlobKey, BodyStream, ByteRange, ByteStream, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta, ObjectStream, Storage,
+    WorkspaceStorageBackend,
 };
 pub use uri::{UriError, WorkspaceUri};
+pub use workspaces::Workspaces;

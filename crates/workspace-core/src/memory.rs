@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
 use crate::error::StorageError;
-use crate::storage::{BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, WorkspaceStorageBackend};
+use crate::storage::{BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, WorkspaceStorageBackend};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -78,12 +78,13 @@ impl WorkspaceStorageBackend for InMemoryStorage {
         }))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
-        Ok(self
+    fn list(&self, prefix: &str) -> ObjectStream {
+        let found: Vec<_> = self
             .objects()
             .iter()
             .filter(|(k, _)| k.as_str().starts_with(prefix))
-            .map(|(k, (b, t))| ObjectMeta { key: k.clone(), size: b.len() as u64, last_modified: *t })
-            .collect())
+            .map(|(k, (b, t))| Ok(ObjectMeta { key: k.clone(), size: b.len() as u64, last_modified: *t }))
+            .collect();
+        futures::stream::iter(found).boxed()
     }
 }

@@ -17,8 +17,6 @@ pub(crate) struct Measured {
     pub bytes: u64,
     pub sha256_hex: String,
     pub head: Vec<u8>,
-    /// The body went past the cap (the stream was cut off with an error).
-    pub exceeded: bool,
 }
 
 #[derive(Debug, Default)]
@@ -68,16 +66,16 @@ impl Meter {
         (Self(state), Box::pin(stream))
     }
 
+    /// Whether the body went past the cap (the stream then failed).
+    pub fn exceeded(&self) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).exceeded
+    }
+
     /// The measurements so far.
     pub fn finish(&self) -> Measured {
         let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let hasher = std::mem::take(&mut s.hasher);
-        Measured {
-            bytes: s.bytes,
-            sha256_hex: hex::encode(hasher.finalize()),
-            head: std::mem::take(&mut s.head),
-            exceeded: s.exceeded,
-        }
+        Measured { bytes: s.bytes, sha256_hex: hex::encode(hasher.finalize()), head: std::mem::take(&mut s.head) }
     }
 }
 
@@ -92,17 +90,17 @@ mod tests {
         let (meter, stream) = Meter::wrap(body, 6);
         let out: Vec<Bytes> = stream.try_collect().await.unwrap();
         assert_eq!(out.concat(), b"abcdef");
+        assert!(!meter.exceeded());
         let m = meter.finish();
         assert_eq!(m.bytes, 6);
-        assert!(!m.exceeded);
         assert_eq!(m.sha256_hex, "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721");
 
         let body = futures::stream::iter((0..100).map(|_| Ok(Bytes::from_static(b"0123456789"))));
         let (meter, stream) = Meter::wrap(body, 25);
         let result: io::Result<Vec<Bytes>> = stream.try_collect().await;
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::FileTooLarge);
+        assert!(meter.exceeded());
         let m = meter.finish();
-        assert!(m.exceeded);
         assert_eq!(m.bytes, 30, "stops pulling right after the cap");
     }
 }

@@ -12,23 +12,25 @@ pub const SNIFF_LEN: usize = 8192;
 /// A declared type counts when it parses as `type/subtype` and is not the generic
 /// `application/octet-stream` that browsers send for anything unknown. Parameters such as
 /// `charset` are kept; the type is lower-cased.
-pub fn choose(declared: Option<&str>, file_name: &str) -> String {
+pub fn choose(declared: Option<&str>, file_name: &str) -> mime::Mime {
     if let Some(declared) = declared.map(str::trim).filter(|d| !d.is_empty())
         && let Ok(parsed) = declared.parse::<mime::Mime>()
         && parsed.essence_str() != OCTET_STREAM
     {
         return normalise(&parsed);
     }
-    mime_guess::from_path(file_name).first_raw().map_or_else(|| OCTET_STREAM.to_owned(), str::to_owned)
+    mime_guess::from_path(file_name).first().unwrap_or(mime::APPLICATION_OCTET_STREAM)
 }
 
-fn normalise(m: &mime::Mime) -> String {
+/// The type with its `type/subtype` lower-cased (parameters as given).
+fn normalise(m: &mime::Mime) -> mime::Mime {
     // `Mime`'s Display keeps parameters; the essence is already lower-case.
     let text = m.to_string();
-    match text.split_once(';') {
+    let lowered = match text.split_once(';') {
         Some((_, params)) => format!("{};{params}", m.essence_str()),
         None => m.essence_str().to_owned(),
-    }
+    };
+    lowered.parse().unwrap_or_else(|_| m.clone())
 }
 
 /// The type the content's magic bytes announce, if recognisable.
@@ -47,6 +49,7 @@ mod tests {
 
     #[test]
     fn declared_then_extension_then_octet_stream() {
+        let choose = |d, n| choose(d, n).to_string();
         assert_eq!(choose(Some("image/png"), "x.bin"), "image/png");
         assert_eq!(choose(Some("Text/Plain; charset=utf-8"), "x"), "text/plain; charset=utf-8");
         assert_eq!(choose(Some("not a mime"), "cat.jpg"), "image/jpeg");

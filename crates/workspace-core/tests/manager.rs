@@ -1,5 +1,8 @@
 //! The WorkspaceManager suite. Every test runs on SQLite and on PostgreSQL (each in a database of
-//! its own), against the backend chosen by `WS_TEST_STORAGE` (local disk by default).
+//! its own), against the backend chosen by `WS_TEST_STORAGE` (local disk by default). After each
+//! workload the store's invariants are checked from the outside (`TestEnv::assert_consistent`):
+//! one current file per path, no orphan blob, no content without its blob, counters equal to the
+//! rows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
@@ -8,46 +11,59 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use workspace_core::entity::user_workspace_file as file;
-use workspace_core::gc::{self, GcOptions};
+use futures::{StreamExt, TryStreamExt};
+use sea_orm::{EntityTrait, PaginatorTrait};
+use workspace_core::entity::{user_workspace_file as file, workspace_content as content};
+use workspace_core::gc::GcOptions;
 use workspace_core::{
-    BlobKey, ByteRange, FileId, FileSource, Limits, NewFile, SessionId, Storage, UserId, WorkspaceError,
-    WorkspaceManager,
+    BlobKey, ByteRange, Checksum, ContentId, EventKind, FileRef, FileSource, HistoryPolicy, Limits, ListOptions,
+    NewFile, Precondition, RestoreOptions, SessionId, Settings, Storage, UserId, WorkspaceError, WorkspaceManager,
+    Workspaces,
 };
-use workspace_migrations::{Migrator, MigratorTrait};
 use workspace_testkit::{CountingBody, FaultyStorage, TestEnv, db_tests};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
+/// Bigger than the default inline threshold: stored as a blob.
+const BLOB: usize = 80 * 1024;
 
 async fn manager(env: &TestEnv, user: &str, session: Option<&str>) -> WorkspaceManager {
-    manager_on(env, env.storage.clone(), user, session).await
+    manager_with(&env.workspaces(), user, session).await
 }
 
-async fn manager_on(env: &TestEnv, storage: Storage, user: &str, session: Option<&str>) -> WorkspaceManager {
+async fn manager_with(workspaces: &Workspaces, user: &str, session: Option<&str>) -> WorkspaceManager {
     let session = session.map(|s| SessionId::new(s).unwrap());
-    WorkspaceManager::for_user(env.db.clone(), storage, UserId::new(user).unwrap(), session).await.unwrap()
+    workspaces.manager(&UserId::new(user).unwrap(), session).await.unwrap()
+}
+
+fn with_limits(env: &TestEnv, limits: Limits) -> Workspaces {
+    env.workspaces_with(Settings { limits, ..Settings::default() })
 }
 
 fn new_file(m: &WorkspaceManager, path: &str) -> NewFile {
     NewFile::new(m.resolve_path(path).unwrap())
 }
 
-async fn blob_keys(storage: &Storage) -> HashSet<String> {
-    storage.list("workspaces/").await.unwrap().into_iter().map(|m| m.key.to_string()).collect()
+fn path(m: &WorkspaceManager, p: &str) -> FileRef {
+    FileRef::Path(m.resolve_path(p).unwrap())
 }
 
-async fn live_keys(env: &TestEnv) -> HashSet<String> {
-    file::Entity::find()
-        .filter(file::Column::IsDeleted.eq(false))
-        .all(env.db.conn())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| BlobKey::for_file(row.workspace_id.into(), row.id.into()).to_string())
-        .collect()
+/// `n` bytes that differ for every `seed` (so nothing deduplicates by accident).
+fn body(seed: u64, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+async fn blob_keys(storage: &Storage) -> HashSet<String> {
+    storage.list_all("workspaces/").await.unwrap().into_iter().map(|m| m.key.to_string()).collect()
 }
 
 async fn row_count(env: &TestEnv) -> u64 {
@@ -56,18 +72,31 @@ async fn row_count(env: &TestEnv) -> u64 {
 
 db_tests!(
     write_then_read_back,
-    concurrent_overwrites_leave_one_live_row_and_its_blob,
+    concurrent_overwrites_keep_one_current_and_the_rest_as_versions,
+    concurrent_overwrites_keep_at_most_max_versions,
     concurrent_writes_without_overwrite_give_one_success,
-    quota_holds_under_concurrency,
-    overwrite_is_not_counted_twice,
+    quota_holds_under_concurrency_with_history,
+    history_gives_way_to_live_bytes,
+    versions_keep_their_ids_and_bytes,
+    restoring_a_version_makes_a_new_current_version,
+    delete_moves_to_the_trash_and_restore_brings_back,
+    trash_restore_onto_a_taken_path_is_a_conflict,
+    purge_and_empty_trash_remove_bytes_for_good,
+    delete_restore_overwrite_races_keep_the_invariants,
+    equal_content_is_stored_once,
+    small_files_live_in_the_database,
+    preconditions_guard_writes_and_deletes,
+    every_change_appends_one_event,
     backend_failing_mid_stream_leaves_no_row,
     backend_failing_after_storing_leaves_no_blob,
     database_failure_after_blob_leaves_no_blob,
-    delete_then_write_same_path_and_deleted_files_are_invisible,
+    cancelled_writes_leave_no_blob,
+    unreachable_storage_fails_within_the_deadline,
     oversized_stream_stops_early_and_leaves_nothing,
     quota_stops_a_stream_early,
-    gc_removes_orphans_and_expired_rows,
+    gc_removes_orphans_and_history_past_retention,
     gc_spares_a_write_in_flight,
+    gc_lists_blobs_page_by_page,
     listing_pages_and_prefixes,
     mime_is_chosen_and_sniffed,
     workspace_creation_is_race_free,
@@ -86,35 +115,38 @@ async fn write_then_read_back(env: TestEnv) {
     assert_eq!(info.path, "/sessions/s1/notes/hello.txt");
     assert_eq!(info.name, "hello.txt");
     assert_eq!(info.size_bytes, 5);
-    assert_eq!(info.checksum, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    assert_eq!(info.checksum.as_str(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     assert_eq!(info.mime_type, "text/plain");
     assert_eq!(info.source, FileSource::Copilot);
     assert_eq!(info.source_session_id.as_deref(), Some("s1"));
     assert_eq!(info.source_exec_id.as_deref(), Some("exec-1"));
+    assert_eq!((info.version, info.is_current, info.current_id), (1, true, None));
     assert_eq!(info.uri().to_string(), format!("workspace://{}#text/plain", info.id));
 
-    let (by_path, bytes) = m.read_file("notes/hello.txt").await.unwrap();
+    let (by_path, bytes) = m.read(path(&m, "notes/hello.txt")).await.unwrap();
     assert_eq!(by_path, info);
     assert_eq!(bytes, "hello");
-    let (_, bytes) = m.read_file_by_id(info.id).await.unwrap();
-    assert_eq!(bytes, "hello");
+    assert_eq!(m.read(info.id).await.unwrap().1, "hello");
     // Another session of the same user reads it by absolute path and by id.
     let other = manager(&env, "alice", Some("s2")).await;
-    assert_eq!(other.read_file("/sessions/s1/notes/hello.txt").await.unwrap().1, "hello");
-    assert_eq!(other.get_file_info(info.id).await.unwrap().id, info.id);
-    assert!(matches!(other.read_file("notes/hello.txt").await, Err(WorkspaceError::NotFound(_))));
+    assert_eq!(other.read(path(&other, "/sessions/s1/notes/hello.txt")).await.unwrap().1, "hello");
+    assert_eq!(other.lookup(info.id).await.unwrap().id, info.id);
+    assert!(matches!(other.read(path(&other, "notes/hello.txt")).await, Err(WorkspaceError::NotFound(_))));
 
     let usage = m.usage().await.unwrap();
-    assert_eq!((usage.used_bytes, usage.file_count, usage.limit_bytes), (5, 1, 250 * MIB));
+    assert_eq!((usage.used_bytes, usage.live_bytes, usage.history_bytes), (5, 5, 0));
+    assert_eq!((usage.file_count, usage.limit_bytes), (1, 250 * MIB));
+    env.assert_consistent().await;
 }
 
-async fn concurrent_overwrites_leave_one_live_row_and_its_blob(env: TestEnv) {
+async fn concurrent_overwrites_keep_one_current_and_the_rest_as_versions(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
-    let tasks: Vec<_> = (0..20)
+    let tasks: Vec<_> = (0..20u64)
         .map(|i| {
             let m = m.clone();
             tokio::spawn(async move {
-                m.write_bytes(new_file(&m, "/same.txt").with_overwrite(true), format!("writer {i}")).await
+                let bytes = body(i, if i % 2 == 0 { BLOB } else { 100 });
+                m.write_bytes(new_file(&m, "/same.bin").with_overwrite(true), bytes).await
             })
         })
         .collect();
@@ -122,21 +154,54 @@ async fn concurrent_overwrites_leave_one_live_row_and_its_blob(env: TestEnv) {
     for task in tasks {
         written.push(task.await.unwrap().expect("every overwrite succeeds"));
     }
-    let live = live_keys(&env).await;
-    assert_eq!(live.len(), 1, "exactly one live row");
-    assert_eq!(blob_keys(&env.storage).await, live, "storage holds exactly the live rows' blobs");
-    let (info, bytes) = m.read_file("/same.txt").await.unwrap();
-    assert!(written.iter().any(|w| w.id == info.id));
-    assert_eq!(bytes, format!("writer {}", written.iter().position(|w| w.id == info.id).unwrap()));
-    assert_eq!(m.usage().await.unwrap().used_bytes, info.size_bytes);
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.current().count(), 1, "exactly one current file");
+    assert_eq!(snapshot.files.len(), 20, "one current version and 19 older ones");
+    let current = m.lookup(path(&m, "/same.bin")).await.unwrap();
+    assert_eq!(current.version, 20, "versions are numbered 1 to 20 in commit order");
+    let versions = m.versions(current.id).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), (1..=20).rev().collect::<Vec<_>>());
+    // Every acknowledged write is still readable by its id, with its own bytes.
+    for (i, info) in written.iter().enumerate() {
+        let (_, bytes) = m.read(info.id).await.unwrap();
+        assert_eq!(bytes, body(i as u64, if i % 2 == 0 { BLOB } else { 100 }));
+    }
+    let usage = m.usage().await.unwrap();
+    assert_eq!(usage.live_bytes, current.size_bytes);
+    assert_eq!(usage.used_bytes, written.iter().map(|w| w.size_bytes).sum::<u64>());
+}
+
+async fn concurrent_overwrites_keep_at_most_max_versions(env: TestEnv) {
+    let settings = Settings { history: HistoryPolicy { days: 30, max_versions: 5 }, ..Settings::default() };
+    let m = manager_with(&env.workspaces_with(settings), "alice", None).await;
+    let tasks: Vec<_> = (0..16u64)
+        .map(|i| {
+            let m = m.clone();
+            tokio::spawn(async move { m.write_bytes(new_file(&m, "/v.bin").with_overwrite(true), body(i, BLOB)).await })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for task in tasks {
+        written.push(task.await.unwrap().unwrap());
+    }
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.files.len(), 5, "the current version and 4 older ones");
+    assert_eq!(snapshot.blobs.len(), 5, "the purged versions' blobs are gone");
+    written.sort_by_key(|w| w.version);
+    for old in &written[..11] {
+        assert!(matches!(m.lookup(old.id).await, Err(WorkspaceError::NotFound(_))), "version {} purged", old.version);
+    }
+    for kept in &written[11..] {
+        m.read(kept.id).await.unwrap();
+    }
 }
 
 async fn concurrent_writes_without_overwrite_give_one_success(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
-    let tasks: Vec<_> = (0..20)
+    let tasks: Vec<_> = (0..20u64)
         .map(|i| {
             let m = m.clone();
-            tokio::spawn(async move { m.write_bytes(new_file(&m, "/once.txt"), format!("writer {i}")).await })
+            tokio::spawn(async move { m.write_bytes(new_file(&m, "/once.bin"), body(i, BLOB)).await })
         })
         .collect();
     let (mut ok, mut conflicts) = (0, 0);
@@ -144,24 +209,27 @@ async fn concurrent_writes_without_overwrite_give_one_success(env: TestEnv) {
         match task.await.unwrap() {
             Ok(_) => ok += 1,
             Err(WorkspaceError::Conflict(path)) => {
-                assert_eq!(path, "/once.txt");
+                assert_eq!(path, "/once.bin");
                 conflicts += 1;
             }
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
     assert_eq!((ok, conflicts), (1, 19));
-    let live = live_keys(&env).await;
-    assert_eq!(live.len(), 1);
-    assert_eq!(blob_keys(&env.storage).await, live, "losers' blobs were removed");
+    let snapshot = env.assert_consistent().await;
+    assert_eq!((snapshot.files.len(), snapshot.blobs.len()), (1, 1), "the losers' blobs were removed");
 }
 
-async fn quota_holds_under_concurrency(env: TestEnv) {
-    let m = manager(&env, "alice", None).await.with_limits(Limits { max_file_size: MIB, quota_bytes: 10 * KIB });
-    let tasks: Vec<_> = (0..20)
+async fn quota_holds_under_concurrency_with_history(env: TestEnv) {
+    let m = manager_with(&with_limits(&env, Limits { max_file_size: MIB, quota_bytes: 10 * KIB }), "alice", None).await;
+    // History first: an overwritten file's old version counts until it is needed.
+    m.write_bytes(new_file(&m, "/h"), body(99, KIB as usize)).await.unwrap();
+    m.write_bytes(new_file(&m, "/h").with_overwrite(true), body(98, KIB as usize)).await.unwrap();
+    assert_eq!(m.usage().await.unwrap().history_bytes, KIB);
+    let tasks: Vec<_> = (0..20u64)
         .map(|i| {
             let m = m.clone();
-            tokio::spawn(async move { m.write_bytes(new_file(&m, &format!("/f{i}")), vec![0u8; KIB as usize]).await })
+            tokio::spawn(async move { m.write_bytes(new_file(&m, &format!("/f{i}")), body(i, KIB as usize)).await })
         })
         .collect();
     let (mut ok, mut over) = (0, 0);
@@ -175,33 +243,323 @@ async fn quota_holds_under_concurrency(env: TestEnv) {
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
-    assert_eq!((ok, over), (10, 10), "exactly as many files as fit");
+    assert_eq!((ok, over), (9, 11), "exactly as many files as fit beside /h, history giving way");
     let usage = m.usage().await.unwrap();
-    assert_eq!(usage.used_bytes, 10 * KIB);
-    assert_eq!(blob_keys(&env.storage).await, live_keys(&env).await);
+    assert_eq!((usage.live_bytes, usage.history_bytes, usage.used_bytes), (10 * KIB, 0, 10 * KIB));
+    env.assert_consistent().await;
 }
 
-async fn overwrite_is_not_counted_twice(env: TestEnv) {
-    let m = manager(&env, "alice", None).await.with_limits(Limits { max_file_size: MIB, quota_bytes: 10 * KIB });
-    let six = vec![1u8; 6 * KIB as usize];
-    m.write_bytes(new_file(&m, "/a"), six.clone()).await.unwrap();
-    m.write_bytes(new_file(&m, "/a").with_overwrite(true), six.clone()).await.expect("replacing 6 KiB with 6 KiB fits");
-    assert_eq!(m.usage().await.unwrap().used_bytes, 6 * KIB);
-    let err = m.write_bytes(new_file(&m, "/b"), six).await.unwrap_err();
+async fn history_gives_way_to_live_bytes(env: TestEnv) {
+    let m = manager_with(&with_limits(&env, Limits { max_file_size: MIB, quota_bytes: 10 * KIB }), "alice", None).await;
+    let six = body(1, 6 * KIB as usize);
+    let first = m.write_bytes(new_file(&m, "/a"), six.clone()).await.unwrap();
+    // 6 KiB live + 6 KiB of history would not fit: the old version is purged to make room.
+    let second = m.write_bytes(new_file(&m, "/a").with_overwrite(true), body(2, 6 * KIB as usize)).await.unwrap();
+    assert_eq!(second.version, 2);
+    let usage = m.usage().await.unwrap();
+    assert_eq!((usage.live_bytes, usage.history_bytes), (6 * KIB, 0));
+    assert!(matches!(m.lookup(first.id).await, Err(WorkspaceError::NotFound(_))), "the old version gave way");
+    // A smaller overwrite keeps its history while it fits.
+    m.write_bytes(new_file(&m, "/a").with_overwrite(true), body(3, 2 * KIB as usize)).await.unwrap();
+    assert_eq!(m.usage().await.unwrap().history_bytes, 6 * KIB);
+    // Live bytes alone decide what is refused: 2 + 9 > 10.
+    let err = m.write_bytes(new_file(&m, "/b"), body(4, 9 * KIB as usize)).await.unwrap_err();
     assert!(
-        matches!(err, WorkspaceError::QuotaExceeded { used, needed, .. } if used == 6 * KIB && needed == 6 * KIB),
+        matches!(err, WorkspaceError::QuotaExceeded { used, needed, .. } if used == 2 * KIB && needed == 9 * KIB),
         "{err:?}"
     );
-    assert_eq!(m.usage().await.unwrap().file_count, 1);
+    // 2 + 8 fits once the history is purged; deleted files are history too and give way as well.
+    m.delete(path(&m, "/a"), Precondition::None).await.unwrap();
+    assert_eq!(m.usage().await.unwrap().history_bytes, 8 * KIB);
+    m.write_bytes(new_file(&m, "/b"), body(5, 8 * KIB as usize)).await.unwrap();
+    let usage = m.usage().await.unwrap();
+    assert!(usage.used_bytes <= 10 * KIB, "{usage:?}");
+    env.assert_consistent().await;
+}
+
+async fn versions_keep_their_ids_and_bytes(env: TestEnv) {
+    let m = manager(&env, "alice", Some("chat")).await;
+    let v1 = m.write_bytes(new_file(&m, "img.png"), body(1, BLOB)).await.unwrap();
+    let v2 = m.write_bytes(new_file(&m, "img.png").with_overwrite(true), body(2, 500)).await.unwrap();
+    let v3 = m.write_bytes(new_file(&m, "img.png").with_overwrite(true), body(3, BLOB)).await.unwrap();
+    assert_eq!((v1.version, v2.version, v3.version), (1, 2, 3));
+    // Yesterday's workspace:// id still names yesterday's bytes.
+    let old = m.lookup(v1.id).await.unwrap();
+    assert_eq!((old.is_current, old.current_id, old.version), (false, Some(v3.id), 1));
+    assert_eq!(m.read(v1.id).await.unwrap().1, body(1, BLOB));
+    assert_eq!(m.read(v2.id).await.unwrap().1, body(2, 500));
+    assert_eq!(m.read(path(&m, "img.png")).await.unwrap().0.id, v3.id, "the path names the current version");
+    let versions = m.versions(v1.id).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.id).collect::<Vec<_>>(), [v3.id, v2.id, v1.id]);
+    assert_eq!(versions.iter().map(|v| v.is_current).collect::<Vec<_>>(), [true, false, false]);
+    assert_eq!(versions[2].checksum, v1.checksum);
+    // Listings show current files only.
+    let page = m.list(ListOptions::default()).await.unwrap();
+    assert_eq!(page.files.iter().map(|f| f.id).collect::<Vec<_>>(), [v3.id]);
+    // An older version cannot delete the file.
+    assert!(matches!(m.delete(v1.id, Precondition::None).await, Err(WorkspaceError::NotCurrent(_))));
+    env.assert_consistent().await;
+}
+
+async fn restoring_a_version_makes_a_new_current_version(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let v1 = m.write_bytes(new_file(&m, "/doc.md"), "first draft").await.unwrap();
+    let v2 = m.write_bytes(new_file(&m, "/doc.md").with_overwrite(true), "second draft").await.unwrap();
+    let restored = m.restore(v1.id, RestoreOptions::default()).await.unwrap();
+    assert_eq!((restored.version, restored.is_current), (3, true));
+    assert_ne!(restored.id, v1.id, "a restore is a new version: nothing is lost");
+    assert_eq!(restored.checksum, v1.checksum);
+    assert_eq!(m.read(path(&m, "/doc.md")).await.unwrap().1, "first draft");
+    assert_eq!(m.read(v2.id).await.unwrap().1, "second draft", "the replaced version is kept");
+    assert_eq!(m.versions(restored.id).await.unwrap().len(), 3);
+    // Restoring the current version changes nothing.
+    assert_eq!(m.restore(restored.id, RestoreOptions::default()).await.unwrap().id, restored.id);
+    // A version is restored at its file's path, not elsewhere.
+    let elsewhere = RestoreOptions { path: Some(m.resolve_path("/other.md").unwrap()), ..RestoreOptions::default() };
+    assert!(matches!(m.restore(v2.id, elsewhere).await, Err(WorkspaceError::InvalidInput(_))));
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.contents.len(), 2, "the restored version shares the first version's content");
+}
+
+async fn delete_moves_to_the_trash_and_restore_brings_back(env: TestEnv) {
+    let m = manager(&env, "alice", Some("s")).await;
+    let first = m.write_bytes(new_file(&m, "a.bin"), body(1, BLOB)).await.unwrap();
+    let second = m.write_bytes(new_file(&m, "a.bin").with_overwrite(true), body(2, BLOB)).await.unwrap();
+    let trashed = m.delete(second.id, Precondition::None).await.unwrap();
+    assert!(trashed.deleted_at.is_some());
+    for gone in [first.id, second.id] {
+        assert!(matches!(m.lookup(gone).await, Err(WorkspaceError::NotFound(_))), "the trash answers 404");
+        assert!(matches!(m.open(gone).await, Err(WorkspaceError::NotFound(_))));
+    }
+    assert!(matches!(m.read(path(&m, "a.bin")).await, Err(WorkspaceError::NotFound(_))));
+    assert!(
+        m.list(ListOptions { include_all_sessions: true, ..ListOptions::default() }).await.unwrap().files.is_empty()
+    );
+    assert!(matches!(m.delete(second.id, Precondition::None).await, Err(WorkspaceError::NotFound(_))), "twice");
+    assert_eq!(blob_keys(&env.storage).await.len(), 2, "the trash keeps the bytes");
+    let usage = m.usage().await.unwrap();
+    assert_eq!((usage.file_count, usage.live_bytes, usage.history_bytes), (0, 0, 2 * BLOB as u64));
+
+    let trash = m.trash(100, None).await.unwrap();
+    assert_eq!(trash.files.len(), 1, "one entry per file: its versions travel with it");
+    assert_eq!(trash.files[0].file.id, second.id);
+    assert_eq!(trash.files[0].purge_at - trash.files[0].deleted_at, chrono::Duration::days(30));
+
+    // The path is free at once.
+    let other = m.write_bytes(new_file(&m, "a.bin"), "another").await.unwrap();
+    m.delete(other.id, Precondition::None).await.unwrap();
+    // Back with the same id, its versions with it.
+    let back = m.restore(second.id, RestoreOptions::default()).await.unwrap();
+    assert_eq!((back.id, back.path.as_str()), (second.id, "/sessions/s/a.bin"));
+    assert_eq!(m.read(first.id).await.unwrap().1, body(1, BLOB));
+    assert_eq!(m.versions(second.id).await.unwrap().len(), 2);
+    assert_eq!(m.trash(100, None).await.unwrap().files.len(), 1, "the other deleted file stays in the trash");
+    // A trashed file's older version is not what the trash lists.
+    m.delete(second.id, Precondition::None).await.unwrap();
+    assert!(matches!(m.restore(first.id, RestoreOptions::default()).await, Err(WorkspaceError::NotFound(_))));
+    env.assert_consistent().await;
+}
+
+async fn trash_restore_onto_a_taken_path_is_a_conflict(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let old = m.write_bytes(new_file(&m, "/report.txt"), "old").await.unwrap();
+    m.delete(old.id, Precondition::None).await.unwrap();
+    m.write_bytes(new_file(&m, "/report.txt"), "new").await.unwrap();
+    let err = m.restore(old.id, RestoreOptions::default()).await.unwrap_err();
+    assert!(matches!(&err, WorkspaceError::Conflict(p) if p == "/report.txt"), "{err:?}");
+    let elsewhere = RestoreOptions { path: Some(m.resolve_path("/report (old).txt").unwrap()), ..Default::default() };
+    let back = m.restore(old.id, elsewhere).await.unwrap();
+    assert_eq!((back.id, back.path.as_str()), (old.id, "/report (old).txt"));
+    assert_eq!(m.read(path(&m, "/report.txt")).await.unwrap().1, "new");
+    env.assert_consistent().await;
+}
+
+async fn purge_and_empty_trash_remove_bytes_for_good(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let a = m.write_bytes(new_file(&m, "/a"), body(1, BLOB)).await.unwrap();
+    m.write_bytes(new_file(&m, "/a").with_overwrite(true), body(2, BLOB)).await.unwrap();
+    let b = m.write_bytes(new_file(&m, "/b"), body(3, BLOB)).await.unwrap();
+    let c = m.write_bytes(new_file(&m, "/c"), "small").await.unwrap();
+    assert!(matches!(m.purge(b.id).await, Err(WorkspaceError::NotFound(_))), "only the trash can be purged");
+    let a_now = m.lookup(path(&m, "/a")).await.unwrap();
+    m.delete(a_now.id, Precondition::None).await.unwrap();
+    m.purge(a_now.id).await.unwrap();
+    assert!(matches!(m.restore(a_now.id, RestoreOptions::default()).await, Err(WorkspaceError::NotFound(_))));
+    assert!(matches!(m.lookup(a.id).await, Err(WorkspaceError::NotFound(_))), "its versions went with it");
+    assert_eq!(blob_keys(&env.storage).await.len(), 1, "only /b's blob remains");
+    m.delete(b.id, Precondition::None).await.unwrap();
+    m.delete(c.id, Precondition::None).await.unwrap();
+    assert_eq!(m.empty_trash().await.unwrap(), 2);
+    assert!(m.trash(100, None).await.unwrap().files.is_empty());
+    assert_eq!(m.usage().await.unwrap().used_bytes, 0);
+    let snapshot = env.assert_consistent().await;
+    assert!(snapshot.files.is_empty() && snapshot.contents.is_empty() && snapshot.blobs.is_empty());
+}
+
+async fn delete_restore_overwrite_races_keep_the_invariants(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    for i in 0..4u64 {
+        m.write_bytes(new_file(&m, &format!("/r{i}")), body(i, BLOB)).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..24u64)
+        .map(|i| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                let target = format!("/r{}", i % 4);
+                match i % 3 {
+                    0 => {
+                        let bytes = body(100 + i, if i % 2 == 0 { BLOB } else { 64 });
+                        m.write_bytes(new_file(&m, &target).with_overwrite(true), bytes).await.map(|_| ())
+                    }
+                    1 => m.delete(path(&m, &target), Precondition::None).await.map(|_| ()),
+                    _ => match m.trash(100, None).await?.files.into_iter().next() {
+                        Some(entry) => m.restore(entry.file.id, RestoreOptions::default()).await.map(|_| ()),
+                        None => Ok(()),
+                    },
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) | Err(WorkspaceError::NotFound(_) | WorkspaceError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    env.assert_consistent().await;
+}
+
+async fn equal_content_is_stored_once(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let same = body(7, BLOB);
+    let a = m.write_bytes(new_file(&m, "/a.bin"), same.clone()).await.unwrap();
+    let b = m.write_bytes(new_file(&m, "/b.bin"), same.clone()).await.unwrap();
+    assert_eq!(a.checksum, b.checksum);
+    let snapshot = env.assert_consistent().await;
+    assert_eq!((snapshot.contents.len(), snapshot.blobs.len()), (1, 1), "one blob for both files");
+    assert_eq!(m.usage().await.unwrap().live_bytes, 2 * BLOB as u64, "quota counts logical bytes");
+    // Concurrent writers of equal bytes also end with one blob.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (m, bytes) = (m.clone(), body(8, BLOB));
+            tokio::spawn(async move { m.write_bytes(new_file(&m, &format!("/dup{i}")), bytes).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(env.assert_consistent().await.blobs.len(), 2);
+    // The blob stays while any file, version or trash entry refers to it.
+    m.delete(a.id, Precondition::None).await.unwrap();
+    m.purge(a.id).await.unwrap();
+    assert_eq!(m.read(b.id).await.unwrap().1, same);
+    m.write_bytes(new_file(&m, "/b.bin").with_overwrite(true), "replaced").await.unwrap();
+    assert_eq!(m.read(b.id).await.unwrap().1, same, "the version still has its bytes");
+    let current = m.lookup(path(&m, "/b.bin")).await.unwrap();
+    m.delete(current.id, Precondition::None).await.unwrap();
+    m.purge(current.id).await.unwrap();
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.blobs.len(), 1, "the last reference to the shared bytes went, and so did its blob");
+}
+
+async fn small_files_live_in_the_database(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let small = m.write_bytes(new_file(&m, "/small.txt"), "tiny").await.unwrap();
+    let at_threshold = m.write_bytes(new_file(&m, "/edge.bin"), body(1, 64 * KIB as usize)).await.unwrap();
+    let empty = m.write_bytes(new_file(&m, "/empty"), Bytes::new()).await.unwrap();
+    let big = m.write_bytes(new_file(&m, "/big.bin"), body(2, 64 * KIB as usize + 1)).await.unwrap();
+    assert!(small.is_inline() && at_threshold.is_inline() && empty.is_inline());
+    assert!(!big.is_inline());
+    assert_eq!(blob_keys(&env.storage).await.len(), 1, "only the file over 64 KiB has a blob");
+    // Ranges, sizes and whole reads behave the same for both.
+    let opened = m.open(small.id).await.unwrap();
+    let range = opened.read(Some(ByteRange::Bounded { start: 1, end: 3 })).await.unwrap();
+    assert_eq!((range.size, range.range.clone()), (4, 1..3));
+    let chunks: Vec<Bytes> = range.stream.try_collect().await.unwrap();
+    assert_eq!(chunks.concat(), b"in");
+    assert!(matches!(
+        opened.read(Some(ByteRange::From(4))).await,
+        Err(WorkspaceError::Storage(workspace_core::StorageError::RangeNotSatisfiable { size: 4 }))
+    ));
+    assert!(m.open(empty.id).await.unwrap().read(Some(ByteRange::From(0))).await.is_err(), "nothing to range");
+    assert_eq!(m.read(empty.id).await.unwrap().1.len(), 0);
+    assert_eq!(m.download_url(&small, Duration::from_secs(60)).await.unwrap(), None, "served through the API");
+    // The threshold is a setting; 0 turns inline content off.
+    let blobs_only = env.workspaces_with(Settings { inline_max_bytes: 0, ..Settings::default() });
+    let m2 = manager_with(&blobs_only, "bob", None).await;
+    let tiny = m2.write_bytes(new_file(&m2, "/t.txt"), "tiny").await.unwrap();
+    assert!(!tiny.is_inline());
+    assert_eq!(m2.read(tiny.id).await.unwrap().1, "tiny");
+    env.assert_consistent().await;
+}
+
+async fn preconditions_guard_writes_and_deletes(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let v1 = m.write_bytes(new_file(&m, "/p.txt"), "one").await.unwrap();
+    let stale = Checksum::parse(&"0".repeat(64)).unwrap();
+    // If-Match on a write implies overwrite; a stale one changes nothing and names the current.
+    let err = m
+        .write_bytes(new_file(&m, "/p.txt").with_precondition(Precondition::IfMatch(stale.clone())), "two")
+        .await
+        .unwrap_err();
+    match err {
+        WorkspaceError::PreconditionFailed { current_checksum, .. } => {
+            assert_eq!(current_checksum.as_deref(), Some(v1.checksum.as_str()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let v2 = m
+        .write_bytes(new_file(&m, "/p.txt").with_precondition(Precondition::IfMatch(v1.checksum.clone())), "two")
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    // If-Match on a free path fails (RFC 9110); If-None-Match: * needs a free path.
+    let err = m.write_bytes(new_file(&m, "/free.txt").with_precondition(Precondition::IfMatch(stale.clone())), "x");
+    assert!(matches!(err.await, Err(WorkspaceError::PreconditionFailed { current_checksum: None, .. })));
+    let err = m.write_bytes(new_file(&m, "/p.txt").with_precondition(Precondition::IfNoneMatch), "x").await;
+    assert!(matches!(err, Err(WorkspaceError::PreconditionFailed { .. })));
+    m.write_bytes(new_file(&m, "/free.txt").with_precondition(Precondition::IfNoneMatch), "x").await.unwrap();
+    // Delete and restore check the file named by the id.
+    assert!(matches!(
+        m.delete(v2.id, Precondition::IfMatch(stale.clone())).await,
+        Err(WorkspaceError::PreconditionFailed { .. })
+    ));
+    m.delete(v2.id, Precondition::IfMatch(v2.checksum.clone())).await.unwrap();
+    let stale_restore = RestoreOptions { precondition: Precondition::IfMatch(stale), ..Default::default() };
+    assert!(matches!(m.restore(v2.id, stale_restore).await, Err(WorkspaceError::PreconditionFailed { .. })));
+    assert!(Checksum::parse("not-a-checksum").is_err());
+    env.assert_consistent().await;
+}
+
+async fn every_change_appends_one_event(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let a = m.write_bytes(new_file(&m, "/e.txt"), "1").await.unwrap();
+    let b = m.write_bytes(new_file(&m, "/e.txt").with_overwrite(true), "2").await.unwrap();
+    assert!(m.write_bytes(new_file(&m, "/e.txt"), "3").await.is_err(), "a conflict changes nothing");
+    m.delete(b.id, Precondition::None).await.unwrap();
+    m.restore(b.id, RestoreOptions::default()).await.unwrap();
+    m.delete(b.id, Precondition::None).await.unwrap();
+    m.purge(b.id).await.unwrap();
+    let events = m.events(0, 100).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    use EventKind::*;
+    assert_eq!(kinds, [Created, Overwritten, Deleted, Restored, Deleted, Purged, Purged]);
+    assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+    assert_eq!((events[0].file_id, events[1].file_id), (a.id, b.id));
+    assert_eq!(m.events(5, 100).await.unwrap().len(), 2, "after an id");
+    // Another user's feed is their own.
+    let bob = manager(&env, "bob", None).await;
+    assert!(bob.events(0, 100).await.unwrap().is_empty());
 }
 
 async fn backend_failing_mid_stream_leaves_no_row(env: TestEnv) {
     let faulty = FaultyStorage::new(env.storage.clone());
     faulty.faults.fail_put_after_bytes.store(100 * KIB, Ordering::SeqCst);
     faulty.faults.fail_put_mid_stream.store(true, Ordering::SeqCst);
-    let m = manager_on(&env, Storage::new(faulty), "alice", None).await;
-    let (_, body) = CountingBody::new(MIB, 16 * 1024);
-    let err = m.write_file(new_file(&m, "/big.bin"), body).await.unwrap_err();
+    let workspaces = Workspaces::new(env.db.clone(), Storage::new(faulty), Settings::default()).unwrap();
+    let m = manager_with(&workspaces, "alice", None).await;
+    let (_, stream) = CountingBody::new(MIB, 16 * 1024);
+    let err = m.write(new_file(&m, "/big.bin"), stream).await.unwrap_err();
     assert!(matches!(err, WorkspaceError::Storage(_)), "{err:?}");
     assert_eq!(row_count(&env).await, 0, "no row");
     assert!(blob_keys(&env.storage).await.is_empty(), "no blob");
@@ -210,56 +568,101 @@ async fn backend_failing_mid_stream_leaves_no_row(env: TestEnv) {
 async fn backend_failing_after_storing_leaves_no_blob(env: TestEnv) {
     let faulty = FaultyStorage::new(env.storage.clone());
     faulty.faults.fail_put_after_storing.store(true, Ordering::SeqCst);
-    let m = manager_on(&env, Storage::new(faulty), "alice", None).await;
-    let err = m.write_bytes(new_file(&m, "/x.txt"), "data").await.unwrap_err();
+    let workspaces = Workspaces::new(env.db.clone(), Storage::new(faulty), Settings::default()).unwrap();
+    let m = manager_with(&workspaces, "alice", None).await;
+    let err = m.write_bytes(new_file(&m, "/x.bin"), body(1, BLOB)).await.unwrap_err();
     assert!(matches!(err, WorkspaceError::Storage(_)), "{err:?}");
     assert_eq!(row_count(&env).await, 0);
     assert!(blob_keys(&env.storage).await.is_empty(), "the stored blob was removed again");
 }
 
 async fn database_failure_after_blob_leaves_no_blob(env: TestEnv) {
-    env.fail_inserts_named("db-fails.txt").await;
+    env.fail_inserts_named("db-fails.bin").await;
     let m = manager(&env, "alice", None).await;
-    let err = m.write_bytes(new_file(&m, "/db-fails.txt"), "data").await.unwrap_err();
+    let err = m.write_bytes(new_file(&m, "/db-fails.bin"), body(1, BLOB)).await.unwrap_err();
     assert!(matches!(err, WorkspaceError::Database(_)), "{err:?}");
     assert!(err.to_string().contains("injected database failure"), "{err}");
     assert_eq!(row_count(&env).await, 0);
     assert!(blob_keys(&env.storage).await.is_empty(), "the blob stored before the failed commit is gone");
     // The failed overwrite keeps the old file intact.
-    m.write_bytes(new_file(&m, "/keep.txt").with_name("db-ok.txt"), "old").await.unwrap();
-    let err = m.write_bytes(new_file(&m, "/keep.txt").with_name("db-fails.txt").with_overwrite(true), "new").await;
-    assert!(err.is_err());
-    assert_eq!(m.read_file("/keep.txt").await.unwrap().1, "old");
-    assert_eq!(blob_keys(&env.storage).await, live_keys(&env).await);
+    m.write_bytes(new_file(&m, "/keep.bin").with_name("db-ok.bin"), body(2, BLOB)).await.unwrap();
+    let err = m.write_bytes(new_file(&m, "/keep.bin").with_name("db-fails.bin").with_overwrite(true), body(3, BLOB));
+    assert!(err.await.is_err());
+    assert_eq!(m.read(path(&m, "/keep.bin")).await.unwrap().1, body(2, BLOB));
+    env.assert_consistent().await;
 }
 
-async fn delete_then_write_same_path_and_deleted_files_are_invisible(env: TestEnv) {
-    let m = manager(&env, "alice", Some("s")).await;
-    let first = m.write_bytes(new_file(&m, "a.txt"), "one").await.unwrap();
-    m.delete_file(first.id).await.unwrap();
-    assert!(matches!(m.get_file_info(first.id).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(m.read_file("a.txt").await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(m.read_file_by_id(first.id).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(m.open_read(first.id, None).await, Err(WorkspaceError::NotFound(_))));
-    assert!(m.list_files(None, true, 100, None).await.unwrap().files.is_empty());
-    assert!(matches!(m.delete_file(first.id).await, Err(WorkspaceError::NotFound(_))), "second delete");
-    assert!(blob_keys(&env.storage).await.is_empty(), "the blob went with the delete");
+async fn cancelled_writes_leave_no_blob(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    // Writers dropped at random points of their work: mid-stream, in the transaction, at commit.
+    let mut tasks = Vec::new();
+    for i in 0..24u64 {
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            let bytes = Bytes::from(body(i, 256 * KIB as usize));
+            let chunks: Vec<std::io::Result<Bytes>> =
+                (0..8).map(|c| Ok(bytes.slice(c * 32 * 1024..(c + 1) * 32 * 1024))).collect();
+            let slow = futures::stream::iter(chunks).then(|chunk| async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                chunk
+            });
+            let budget = Duration::from_millis(rand::random_range(0..30));
+            tokio::time::timeout(budget, m.write(new_file(&m, &format!("/c{}", i % 6)).with_overwrite(true), slow))
+                .await
+        }));
+    }
+    for task in tasks {
+        let _ = task.await.unwrap();
+    }
+    // The guards' cleanup runs in the background: give it a moment, then nothing is orphaned,
+    // without running gc.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let files = file::Entity::find().all(env.db.conn()).await.unwrap();
+        let contents = content::Entity::find().all(env.db.conn()).await.unwrap();
+        let expected: HashSet<String> = contents
+            .iter()
+            .filter(|c| c.inline_data.is_none())
+            .map(|c| BlobKey::for_content(m.workspace_id(), ContentId::from_uuid(c.id)).to_string())
+            .collect();
+        if blob_keys(&env.storage).await == expected {
+            assert!(files.len() <= 24);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "cancelled writes left blobs behind");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.assert_consistent().await;
+}
 
-    let second = m.write_bytes(new_file(&m, "a.txt"), "two").await.expect("no ghost row holds the path");
-    assert_ne!(second.id, first.id);
-    assert_eq!(m.read_file("a.txt").await.unwrap().1, "two");
-    assert_eq!(m.usage().await.unwrap().used_bytes, 3);
-    let deleted = m.delete_file_by_path("a.txt").await.unwrap();
-    assert_eq!(deleted.id, second.id);
-    assert_eq!(m.usage().await.unwrap().file_count, 0);
+async fn unreachable_storage_fails_within_the_deadline(env: TestEnv) {
+    let faulty = FaultyStorage::new(env.storage.clone());
+    let faults = Arc::clone(&faulty.faults);
+    let storage = Storage::new(faulty).with_timeout(Duration::from_millis(400));
+    let workspaces = Workspaces::new(env.db.clone(), storage, Settings::default()).unwrap();
+    let m = manager_with(&workspaces, "alice", None).await;
+    let stored = m.write_bytes(new_file(&m, "/before.bin"), body(1, BLOB)).await.unwrap();
+    faults.hang.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let err = m.write_bytes(new_file(&m, "/during.bin"), body(2, BLOB)).await.unwrap_err();
+    assert!(err.is_transient(), "a storage that does not answer is unavailable, not broken: {err:?}");
+    let err = m.open(stored.id).await.unwrap().read(None).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "failed within the deadline: {:?}", started.elapsed());
+    // Small files never touch storage: they keep working.
+    m.write_bytes(new_file(&m, "/small.txt"), "still fine").await.unwrap();
+    faults.hang.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    env.assert_consistent().await;
 }
 
 async fn oversized_stream_stops_early_and_leaves_nothing(env: TestEnv) {
     let m =
-        manager(&env, "alice", None).await.with_limits(Limits { max_file_size: 100 * MIB, quota_bytes: 1024 * MIB });
+        manager_with(&with_limits(&env, Limits { max_file_size: 100 * MIB, quota_bytes: 1024 * MIB }), "alice", None)
+            .await;
     let chunk = 64 * 1024;
-    let (counter, body) = CountingBody::new(200 * MIB, chunk);
-    let err = m.write_file(new_file(&m, "/huge.bin"), body).await.unwrap_err();
+    let (counter, stream) = CountingBody::new(200 * MIB, chunk);
+    let err = m.write(new_file(&m, "/huge.bin"), stream).await.unwrap_err();
     assert!(matches!(err, WorkspaceError::TooLarge { limit } if limit == 100 * MIB), "{err:?}");
     let pulled = counter.pulled();
     assert!(pulled <= 100 * MIB + 2 * chunk as u64, "read {pulled} bytes, little more than the cap");
@@ -269,89 +672,119 @@ async fn oversized_stream_stops_early_and_leaves_nothing(env: TestEnv) {
 }
 
 async fn quota_stops_a_stream_early(env: TestEnv) {
-    let m = manager(&env, "alice", None).await.with_limits(Limits { max_file_size: 100 * MIB, quota_bytes: 2 * MIB });
+    let m = manager_with(&with_limits(&env, Limits { max_file_size: 100 * MIB, quota_bytes: 2 * MIB }), "alice", None)
+        .await;
     m.write_bytes(new_file(&m, "/one"), vec![0u8; MIB as usize]).await.unwrap();
-    let (counter, body) = CountingBody::new(50 * MIB, 64 * 1024);
-    let err = m.write_file(new_file(&m, "/two"), body).await.unwrap_err();
+    let (counter, stream) = CountingBody::new(50 * MIB, 64 * 1024);
+    let err = m.write(new_file(&m, "/two"), stream).await.unwrap_err();
     assert!(matches!(err, WorkspaceError::QuotaExceeded { used, .. } if used == MIB), "{err:?}");
     assert!(counter.pulled() < 2 * MIB, "stopped once past the room left, after {} bytes", counter.pulled());
-    assert_eq!(blob_keys(&env.storage).await, live_keys(&env).await);
+    env.assert_consistent().await;
 }
 
-async fn gc_removes_orphans_and_expired_rows(env: TestEnv) {
+async fn gc_removes_orphans_and_history_past_retention(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
-    let kept = m.write_bytes(new_file(&m, "/kept"), "kept").await.unwrap();
-    let gone = m.write_bytes(new_file(&m, "/gone"), "gone").await.unwrap();
+    let kept = m.write_bytes(new_file(&m, "/kept"), body(1, BLOB)).await.unwrap();
+    let old = m.write_bytes(new_file(&m, "/v"), body(2, BLOB)).await.unwrap();
+    m.write_bytes(new_file(&m, "/v").with_overwrite(true), body(3, BLOB)).await.unwrap();
+    let gone = m.write_bytes(new_file(&m, "/gone"), body(4, BLOB)).await.unwrap();
+    m.delete(gone.id, Precondition::None).await.unwrap();
     // A crash between storing a blob and committing its row leaves an orphan.
-    let orphan = BlobKey::for_file(m.workspace_id(), FileId::new());
+    let orphan = BlobKey::for_content(m.workspace_id(), ContentId::new());
     env.storage.put_bytes(&orphan, Bytes::from_static(b"orphan")).await.unwrap();
-    // A delete whose blob removal failed leaves a blob behind a deleted row.
-    let faulty = FaultyStorage::new(env.storage.clone());
-    faulty.faults.fail_deletes.store(true, Ordering::SeqCst);
-    let failing = manager_on(&env, Storage::new(faulty), "alice", None).await;
-    failing.delete_file(gone.id).await.expect("the row is deleted even when the blob removal fails");
-    assert_eq!(blob_keys(&env.storage).await.len(), 3);
+    assert_eq!(blob_keys(&env.storage).await.len(), 5);
 
-    let young = gc::run(
-        &env.db,
-        &env.storage,
-        GcOptions { retention: Duration::from_secs(3600), grace: Duration::from_secs(3600) },
-    )
-    .await
-    .unwrap();
-    assert_eq!(young.orphan_blobs_deleted, 0, "nothing is old enough yet");
-    assert_eq!(young.rows_purged, 0);
+    let young = env.workspaces().gc(GcOptions::default()).await.unwrap();
+    assert_eq!((young.orphan_blobs_deleted, young.history_purged), (0, 0), "nothing is old enough yet");
 
-    let report =
-        gc::run(&env.db, &env.storage, GcOptions { retention: Duration::ZERO, grace: Duration::ZERO }).await.unwrap();
-    assert_eq!(report.orphan_blobs_deleted, 2);
-    assert_eq!(report.rows_purged, 1, "the soft-deleted row past retention is purged");
-    assert_eq!(blob_keys(&env.storage).await, live_keys(&env).await);
-    assert_eq!(m.read_file_by_id(kept.id).await.unwrap().1, "kept", "live files are untouched");
-    assert_eq!(row_count(&env).await, 1);
+    // With no history retention, gc purges the old version and the trashed file.
+    let no_history =
+        env.workspaces_with(Settings { history: HistoryPolicy { days: 0, max_versions: 20 }, ..Settings::default() });
+    let report = no_history.gc(GcOptions { grace: Duration::ZERO, ..GcOptions::default() }).await.unwrap();
+    assert_eq!(report.orphan_blobs_deleted, 1);
+    assert_eq!(report.history_purged, 2, "{report:?}");
+    assert!(matches!(m.lookup(old.id).await, Err(WorkspaceError::NotFound(_))));
+    assert!(m.trash(100, None).await.unwrap().files.is_empty());
+    assert_eq!(m.read(kept.id).await.unwrap().1, body(1, BLOB), "current files are untouched");
+    let snapshot = env.assert_consistent().await;
+    assert_eq!((snapshot.files.len(), snapshot.blobs.len()), (2, 2));
+    let events = m.events(0, 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == EventKind::Purged).count(), 2, "gc's purges are events too");
 }
 
 async fn gc_spares_a_write_in_flight(env: TestEnv) {
     let faulty = FaultyStorage::new(env.storage.clone());
     let faults = Arc::clone(&faulty.faults);
     faults.hold_put.store(true, Ordering::SeqCst);
-    let m = manager_on(&env, Storage::new(faulty), "alice", None).await;
+    let workspaces = Workspaces::new(env.db.clone(), Storage::new(faulty), Settings::default()).unwrap();
+    let m = manager_with(&workspaces, "alice", None).await;
     let writer = {
         let m = m.clone();
-        tokio::spawn(async move { m.write_bytes(new_file(&m, "/slow.txt"), "in flight").await })
+        tokio::spawn(async move { m.write_bytes(new_file(&m, "/slow.bin"), body(1, BLOB)).await })
     };
     // The blob is stored; its row is not committed yet.
     faults.held.notified().await;
     assert_eq!(blob_keys(&env.storage).await.len(), 1);
     assert_eq!(row_count(&env).await, 0);
-    let report = gc::run(&env.db, &env.storage, GcOptions::default()).await.unwrap();
+    let report = env.workspaces().gc(GcOptions::default()).await.unwrap();
     assert_eq!(report.orphan_blobs_deleted, 0, "a young unreferenced blob is spared");
     faults.release.notify_one();
     let info = writer.await.unwrap().unwrap();
-    assert_eq!(m.read_file_by_id(info.id).await.unwrap().1, "in flight");
+    assert_eq!(m.read(info.id).await.unwrap().1, body(1, BLOB));
+    env.assert_consistent().await;
+}
+
+async fn gc_lists_blobs_page_by_page(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    for i in 0..12u64 {
+        m.write_bytes(new_file(&m, &format!("/p{i}")), body(i, BLOB)).await.unwrap();
+    }
+    for _ in 0..3 {
+        let orphan = BlobKey::for_content(m.workspace_id(), ContentId::new());
+        env.storage.put_bytes(&orphan, Bytes::from_static(b"orphan")).await.unwrap();
+    }
+    // The listing is a stream of pages (GCS lists 1000 per page; local disk walks lazily); gc
+    // checks 500 at a time, so memory does not grow with the number of blobs.
+    let listed: Vec<_> = env.storage.list("workspaces/").try_collect().await.unwrap();
+    assert_eq!(listed.len(), 15);
+    let report = env.workspaces().gc(GcOptions { grace: Duration::ZERO, ..GcOptions::default() }).await.unwrap();
+    assert_eq!((report.blobs_scanned, report.orphan_blobs_deleted), (15, 3));
+    env.assert_consistent().await;
 }
 
 async fn listing_pages_and_prefixes(env: TestEnv) {
-    let m = manager(&env, "alice", Some("abc")).await;
-    for path in ["a.txt", "b.txt", "sub/c.txt", "/sessions/abc123/x.txt", "/sessions/abc0/y.txt", "/shared/z.txt"] {
-        m.write_bytes(new_file(&m, path), "x").await.unwrap();
+    let m = manager(&env, "abc-user", Some("abc")).await;
+    for p in ["a.txt", "b.txt", "sub/c.txt", "/sessions/abc123/x.txt", "/sessions/abc0/y.txt", "/shared/z.txt"] {
+        m.write_bytes(new_file(&m, p), "x").await.unwrap();
     }
-    let paths = |page: &workspace_core::FilePage| page.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
-    let session = m.list_files(None, false, 100, None).await.unwrap();
+    let list = |prefix: Option<&str>, all: bool, limit: u64, cursor: Option<String>| {
+        let m = m.clone();
+        let prefix = prefix.map(|p| m.resolve_prefix(p, all));
+        async move {
+            let prefix = match prefix {
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => return Err(e),
+                None => None,
+            };
+            m.list(ListOptions { prefix, include_all_sessions: all, limit, cursor }).await
+        }
+    };
+    let paths = |page: &workspace_core::FilePage| page.files.iter().map(|f| f.path.to_string()).collect::<Vec<_>>();
+    let session = list(None, false, 100, None).await.unwrap();
     assert_eq!(paths(&session), ["/sessions/abc/a.txt", "/sessions/abc/b.txt", "/sessions/abc/sub/c.txt"]);
     assert_eq!(session.next_cursor, None);
-    let sub = m.list_files(Some("sub"), false, 100, None).await.unwrap();
+    let sub = list(Some("sub"), false, 100, None).await.unwrap();
     assert_eq!(paths(&sub), ["/sessions/abc/sub/c.txt"]);
-    let abs = m.list_files(Some("/sessions/abc"), false, 100, None).await.unwrap();
+    let abs = list(Some("/sessions/abc"), false, 100, None).await.unwrap();
     assert_eq!(paths(&abs).len(), 3, "an absolute prefix is segment-aligned too: {:?}", paths(&abs));
-    let all = m.list_files(None, true, 100, None).await.unwrap();
+    let all = list(None, true, 100, None).await.unwrap();
     assert_eq!(all.files.len(), 6);
 
     // Pages of two, following cursors, see every file once, in order.
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = m.list_files(None, true, 2, cursor.as_deref()).await.unwrap();
+        let page = list(None, true, 2, cursor.clone()).await.unwrap();
         assert!(page.files.len() <= 2);
         seen.extend(paths(&page));
         match page.next_cursor {
@@ -364,14 +797,14 @@ async fn listing_pages_and_prefixes(env: TestEnv) {
     sorted.sort();
     assert_eq!(seen, sorted);
 
-    assert!(matches!(m.list_files(None, true, 0, None).await, Err(WorkspaceError::InvalidInput(_))));
-    assert!(matches!(m.list_files(None, true, 1001, None).await, Err(WorkspaceError::InvalidInput(_))));
-    assert!(matches!(m.list_files(None, true, 10, Some("zz-not-hex")).await, Err(WorkspaceError::InvalidInput(_))));
-    assert!(matches!(m.list_files(Some("../x"), true, 10, None).await, Err(WorkspaceError::InvalidPath(_))));
+    assert!(matches!(list(None, true, 0, None).await, Err(WorkspaceError::InvalidInput(_))));
+    assert!(matches!(list(None, true, 1001, None).await, Err(WorkspaceError::InvalidInput(_))));
+    assert!(matches!(list(None, true, 10, Some("zz-not-hex".into())).await, Err(WorkspaceError::InvalidInput(_))));
+    assert!(matches!(list(Some("../x"), true, 10, None).await, Err(WorkspaceError::InvalidPath(_))));
     // LIKE metacharacters in a prefix are literal.
     m.write_bytes(new_file(&m, "/p%_/q.txt"), "x").await.unwrap();
-    assert_eq!(m.list_files(Some("/p%_"), true, 10, None).await.unwrap().files.len(), 1);
-    assert_eq!(m.list_files(Some("/p"), true, 10, None).await.unwrap().files.len(), 0);
+    assert_eq!(list(Some("/p%_"), true, 10, None).await.unwrap().files.len(), 1);
+    assert_eq!(list(Some("/p"), true, 10, None).await.unwrap().files.len(), 0);
 }
 
 async fn mime_is_chosen_and_sniffed(env: TestEnv) {
@@ -392,10 +825,9 @@ async fn mime_is_chosen_and_sniffed(env: TestEnv) {
 async fn workspace_creation_is_race_free(env: TestEnv) {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
-            let db = env.db.clone();
-            tokio::spawn(async move {
-                WorkspaceManager::get_or_create_workspace(&db, &UserId::new("racer").unwrap()).await.unwrap()
-            })
+            // A handle each, so no cache is shared: every task goes to the database.
+            let workspaces = env.workspaces();
+            tokio::spawn(async move { workspaces.workspace_of(&UserId::new("racer").unwrap()).await.unwrap() })
         })
         .collect();
     let mut ids = HashSet::new();
@@ -403,8 +835,7 @@ async fn workspace_creation_is_race_free(env: TestEnv) {
         ids.insert(task.await.unwrap());
     }
     assert_eq!(ids.len(), 1, "every caller got the one workspace");
-    let other =
-        WorkspaceManager::get_or_create_workspace(&env.db, &UserId::new("someone-else").unwrap()).await.unwrap();
+    let other = env.workspaces().workspace_of(&UserId::new("someone-else").unwrap()).await.unwrap();
     assert!(!ids.contains(&other));
 }
 
@@ -412,21 +843,31 @@ async fn other_users_files_are_not_found(env: TestEnv) {
     let alice = manager(&env, "alice", None).await;
     let bob = manager(&env, "bob", None).await;
     let secret = alice.write_bytes(new_file(&alice, "/secret.txt"), "alice only").await.unwrap();
-    assert!(matches!(bob.get_file_info(secret.id).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(bob.read_file_by_id(secret.id).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(bob.open_read(secret.id, None).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(bob.delete_file(secret.id).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(bob.get_download_url(secret.id, Duration::from_secs(60)).await, Err(WorkspaceError::NotFound(_))));
-    assert!(matches!(bob.read_file("/secret.txt").await, Err(WorkspaceError::NotFound(_))));
-    assert!(bob.list_files(None, true, 100, None).await.unwrap().files.is_empty());
+    alice.write_bytes(new_file(&alice, "/secret.txt").with_overwrite(true), "v2").await.unwrap();
+    let trashed = alice.write_bytes(new_file(&alice, "/trashed.txt"), "gone").await.unwrap();
+    alice.delete(trashed.id, Precondition::None).await.unwrap();
+    let nf = |r: Result<(), WorkspaceError>| assert!(matches!(r, Err(WorkspaceError::NotFound(_))), "{r:?}");
+    nf(bob.lookup(secret.id).await.map(|_| ()));
+    nf(bob.read(secret.id).await.map(|_| ()));
+    nf(bob.open(secret.id).await.map(|_| ()));
+    nf(bob.delete(secret.id, Precondition::None).await.map(|_| ()));
+    nf(bob.versions(secret.id).await.map(|_| ()));
+    nf(bob.restore(secret.id, RestoreOptions::default()).await.map(|_| ()));
+    nf(bob.restore(trashed.id, RestoreOptions::default()).await.map(|_| ()));
+    nf(bob.purge(trashed.id).await);
+    nf(bob.read(path(&bob, "/secret.txt")).await.map(|_| ()));
+    assert!(matches!(bob.download_url(&secret, Duration::from_secs(60)).await, Err(WorkspaceError::NotFound(_))));
+    assert!(bob.list(ListOptions { include_all_sessions: true, ..Default::default() }).await.unwrap().files.is_empty());
+    assert!(bob.trash(100, None).await.unwrap().files.is_empty());
     assert_eq!(bob.usage().await.unwrap().used_bytes, 0);
-    assert_eq!(alice.read_file_by_id(secret.id).await.unwrap().1, "alice only", "bob's delete did nothing");
+    assert_eq!(alice.read(secret.id).await.unwrap().1, "alice only", "bob's attempts did nothing");
+    assert_eq!(alice.trash(100, None).await.unwrap().files.len(), 1);
 }
 
 async fn nfc_and_nfd_name_one_file(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
     m.write_bytes(new_file(&m, "/cafe\u{301}.txt"), "nfd").await.unwrap();
-    assert_eq!(m.read_file("/caf\u{e9}.txt").await.unwrap().1, "nfd");
+    assert_eq!(m.read(path(&m, "/caf\u{e9}.txt")).await.unwrap().1, "nfd");
     let err = m.write_bytes(new_file(&m, "/caf\u{e9}.txt"), "nfc").await.unwrap_err();
     assert!(matches!(err, WorkspaceError::Conflict(_)), "one path, so a conflict: {err:?}");
 }
@@ -435,35 +876,148 @@ async fn ranges_and_download_urls(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
     let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
     let info = m.write_bytes(new_file(&m, "/r.bin"), data.clone()).await.unwrap();
-    let (_, got) = m.open_read(info.id, Some(ByteRange::Bounded { start: 1000, end: 2000 })).await.unwrap();
+    let opened = m.open(info.id).await.unwrap();
+    let got = opened.read(Some(ByteRange::Bounded { start: 1000, end: 2000 })).await.unwrap();
     assert_eq!((got.size, got.range.clone()), (300_000, 1000..2000));
     let chunks: Vec<Bytes> = got.stream.try_collect().await.unwrap();
     assert_eq!(chunks.concat(), &data[1000..2000]);
-    let (_, tail) = m.open_read(info.id, Some(ByteRange::Suffix(1))).await.unwrap();
+    let tail = opened.read(Some(ByteRange::Suffix(1))).await.unwrap();
     assert_eq!(tail.range, 299_999..300_000);
     assert!(matches!(
-        m.open_read(info.id, Some(ByteRange::From(300_000))).await,
+        opened.read(Some(ByteRange::From(300_000))).await,
         Err(WorkspaceError::Storage(workspace_core::StorageError::RangeNotSatisfiable { size: 300_000 }))
     ));
     // Local disk and memory cannot sign URLs: callers serve through the API.
-    assert_eq!(m.get_download_url(info.id, Duration::from_secs(60)).await.unwrap(), None);
+    if std::env::var("WS_TEST_STORAGE").as_deref() != Ok("gcs") {
+        assert_eq!(m.download_url(&info, Duration::from_secs(60)).await.unwrap(), None);
+    }
 }
 
 async fn migrations_run_down_and_up(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
     m.write_bytes(new_file(&m, "/x"), "x").await.unwrap();
-    Migrator::down(env.db.conn(), None).await.unwrap();
+    workspace_migrations::rollback(env.db.conn(), None).await.unwrap();
     assert!(file::Entity::find().count(env.db.conn()).await.is_err(), "tables are gone after down");
-    Migrator::up(env.db.conn(), None).await.unwrap();
+    workspace_migrations::migrate(env.db.conn()).await.unwrap();
     assert_eq!(row_count(&env).await, 0);
-    // The partial unique index is back: two live rows at one path are refused by the database.
+    // The partial unique index is back: two current rows at one path are refused by the database.
     let m = manager(&env, "alice", None).await;
     m.write_bytes(new_file(&m, "/x"), "x").await.unwrap();
     let dup = file::Entity::find().one(env.db.conn()).await.unwrap().unwrap();
-    let mut copy: file::ActiveModel = file::Model { id: uuid::Uuid::new_v4(), ..dup.clone() }.into();
-    copy = sea_orm::ActiveModelTrait::reset_all(copy);
-    assert!(file::Entity::insert(copy).exec(env.db.conn()).await.is_err(), "second live row at a path is refused");
-    let ghost = file::Model { id: uuid::Uuid::new_v4(), is_deleted: true, ..dup };
-    let ghost: file::ActiveModel = sea_orm::ActiveModelTrait::reset_all(file::ActiveModel::from(ghost));
-    file::Entity::insert(ghost).exec(env.db.conn()).await.expect("deleted rows do not hold the path");
+    let copy = file::Model { id: uuid::Uuid::new_v4(), chain_id: uuid::Uuid::new_v4(), ..dup.clone() };
+    let copy = sea_orm::ActiveModelTrait::reset_all(file::ActiveModel::from(copy));
+    assert!(file::Entity::insert(copy).exec(env.db.conn()).await.is_err(), "second current row at a path is refused");
+    // Versions and trashed rows do not hold the path.
+    for (is_current, is_deleted) in [(false, false), (true, true)] {
+        let id = uuid::Uuid::new_v4();
+        let row = file::Model { id, chain_id: id, is_current, is_deleted, ..dup.clone() };
+        let row = sea_orm::ActiveModelTrait::reset_all(file::ActiveModel::from(row));
+        file::Entity::insert(row).exec(env.db.conn()).await.expect("history does not hold the path");
+    }
+    // Content still referenced cannot be deleted (the foreign key guards it).
+    assert!(content::Entity::delete_by_id(dup.content_id).exec(env.db.conn()).await.is_err());
+}
+
+/// v1 data (written with the v1 schema: one row per file, soft-deleted rows whose bytes v1
+/// already removed) migrates in place: every live file reads back by id and by path, with its
+/// blob where v1 put it, the counters match, and the files take part in history from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn v1_data_migrates_in_place_on_sqlite() {
+    if let Some(env) = TestEnv::migrated(workspace_testkit::DbKind::Sqlite, Some(1)).await {
+        v1_data_migrates_in_place(env).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn v1_data_migrates_in_place_on_postgres() {
+    if let Some(env) = TestEnv::migrated(workspace_testkit::DbKind::Postgres, Some(1)).await {
+        v1_data_migrates_in_place(env).await;
+    }
+}
+
+async fn v1_data_migrates_in_place(env: TestEnv) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+    let conn = env.db.conn();
+    let backend = conn.get_database_backend();
+    let sql = |pg: &str| match backend {
+        DbBackend::Postgres => pg.to_owned(),
+        _ => {
+            let mut out = pg.to_owned();
+            for n in (1..=20).rev() {
+                out = out.replace(&format!("${n}"), "?");
+            }
+            out
+        }
+    };
+    let now = chrono::Utc::now();
+    let ws = uuid::Uuid::new_v4();
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql("INSERT INTO user_workspace (id, user_id, created_at, updated_at) VALUES ($1, $2, $3, $4)"),
+        [Value::from(ws), Value::from("legacy"), Value::from(now), Value::from(now)],
+    ))
+    .await
+    .unwrap();
+    let workspace = workspace_core::WorkspaceId::from_uuid(ws);
+    let mut files = Vec::new();
+    for (i, (p, live)) in
+        [("/sessions/s1/a.txt", true), ("/b.bin", true), ("/c.md", true), ("/b.bin", false)].into_iter().enumerate()
+    {
+        let id = uuid::Uuid::new_v4();
+        let bytes = body(i as u64, if i == 1 { BLOB } else { 300 });
+        let checksum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let key = BlobKey::for_content(workspace, ContentId::from_uuid(id));
+        let size = bytes.len() as i64;
+        if live {
+            env.storage.put_bytes(&key, Bytes::from(bytes.clone())).await.unwrap();
+            files.push((id, p, bytes));
+        }
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql("INSERT INTO user_workspace_file (id, workspace_id, name, path, storage_path, mime_type, size_bytes, \
+                 checksum, is_deleted, deleted_at, metadata, source, source_session_id, source_exec_id, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+            [
+                Value::from(id),
+                Value::from(ws),
+                Value::from(p.rsplit('/').next().unwrap()),
+                Value::from(p),
+                Value::from(env.storage.storage_path(&key)),
+                Value::from("application/octet-stream"),
+                Value::from(size),
+                Value::from(checksum),
+                Value::from(!live),
+                Value::from(if live { None } else { Some(now) }),
+                Value::from(serde_json::json!({})),
+                Value::from("upload"),
+                Value::from(Option::<String>::None),
+                Value::from(Option::<String>::None),
+                Value::from(now),
+                Value::from(now),
+            ],
+        ))
+        .await
+        .unwrap();
+    }
+
+    workspace_migrations::migrate(conn).await.unwrap();
+    let m = manager(&env, "legacy", None).await;
+    assert_eq!(m.workspace_id(), workspace);
+    let page = m.list(ListOptions { include_all_sessions: true, ..Default::default() }).await.unwrap();
+    assert_eq!(page.files.len(), 3, "live v1 files only");
+    for (id, p, bytes) in &files {
+        let (info, read) = m.read(workspace_core::FileId::from_uuid(*id)).await.unwrap();
+        assert_eq!((&read[..], info.path.as_str(), info.version, info.is_current), (&bytes[..], *p, 1, true));
+        assert_eq!(m.read(path(&m, p)).await.unwrap().1, bytes);
+    }
+    let usage = m.usage().await.unwrap();
+    assert_eq!(usage.live_bytes, files.iter().map(|f| f.2.len() as u64).sum::<u64>());
+    assert_eq!((usage.file_count, usage.history_bytes), (3, 0));
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.blobs.len(), 3, "the blobs stayed where v1 put them");
+    // From now on they have history like any file.
+    let (b_id, _, b_bytes) = &files[1];
+    m.write_bytes(new_file(&m, "/b.bin").with_overwrite(true), "new").await.unwrap();
+    assert_eq!(m.read(workspace_core::FileId::from_uuid(*b_id)).await.unwrap().1, *b_bytes);
+    env.assert_consistent().await;
 }

@@ -180,16 +180,17 @@ async fn load(file: &MediaFile, source: Source, ctx: &ExecutionContext) -> Resul
             let name = url_file_name(&response.url);
             let declared = response.content_type.as_deref().map(workspace_core::mime::essence);
             let mime = workspace_core::mime::choose(declared.as_deref(), name.as_deref().unwrap_or_default());
-            Content { bytes: response.body, mime: workspace_core::mime::essence(&mime), name }
+            Content { bytes: response.body, mime: mime.essence_str().to_owned(), name }
         }
         Source::Workspace(uri) => {
             let manager = require_workspace(ctx, file)?;
-            let info = lookup(manager, &uri).await?;
-            if info.size_bytes > limit {
+            let opened = manager.open(uri.clone()).await?;
+            if opened.info.size_bytes > limit {
                 return Err(ExecError::TooLarge { limit });
             }
-            let (info, bytes) = manager.read_file_by_id(info.id).await?;
-            Content { bytes, mime: workspace_core::mime::essence(&info.mime_type), name: Some(info.name) }
+            let bytes = opened.bytes().await?;
+            let info = opened.info;
+            Content { bytes, mime: info.mime_type.essence_str().to_owned(), name: Some(info.name) }
         }
         Source::Local => {
             let path = ctx.local_path(file.as_str()).await?;
@@ -200,8 +201,8 @@ async fn load(file: &MediaFile, source: Source, ctx: &ExecutionContext) -> Resul
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             let by_name = workspace_core::mime::choose(None, name.as_deref().unwrap_or_default());
             let mime = match workspace_core::mime::sniff(&bytes) {
-                Some(sniffed) if by_name == workspace_core::mime::OCTET_STREAM => sniffed.to_owned(),
-                _ => by_name,
+                Some(sniffed) if by_name.essence_str() == workspace_core::mime::OCTET_STREAM => sniffed.to_owned(),
+                _ => by_name.to_string(),
             };
             Content { bytes, mime, name }
         }
@@ -267,10 +268,7 @@ fn require_workspace<'a>(ctx: &'a ExecutionContext, file: &MediaFile) -> Result<
 }
 
 async fn lookup(manager: &WorkspaceManager, uri: &WorkspaceUri) -> Result<workspace_core::FileInfo, ExecError> {
-    Ok(match uri {
-        WorkspaceUri::File { id, .. } => manager.get_file_info(*id).await?,
-        WorkspaceUri::Path(path) => manager.get_file_info_by_path(path.as_str()).await?,
-    })
+    Ok(manager.lookup(uri.clone()).await?)
 }
 
 /// A safe file name for the content: its own name sanitised, with an extension from the MIME

@@ -35,7 +35,7 @@ fn run(user: &str) -> GraphRun {
 
 async fn manager(env: &TestEnv, user: &str, session: Option<&str>) -> WorkspaceManager {
     let session = session.map(|s| SessionId::new(s).unwrap());
-    WorkspaceManager::for_user(env.db.clone(), env.storage.clone(), UserId::new(user).unwrap(), session).await.unwrap()
+    env.workspaces().manager(&UserId::new(user).unwrap(), session).await.unwrap()
 }
 
 fn decode_data_uri(media: &MediaFile) -> (String, Vec<u8>) {
@@ -118,9 +118,9 @@ async fn every_input_kind_by_every_format(env: TestEnv) {
                         panic!("{cell}: expected workspace://{{id}}#{{mime}}, got {out}");
                     };
                     assert_eq!(mime.as_deref(), Some("image/png"), "{cell}");
-                    let (info, bytes) = m.read_file_by_id(id).await.unwrap();
-                    assert_eq!((&bytes[..], info.mime_type.as_str()), (PNG, "image/png"), "{cell}");
-                    assert!(info.path.starts_with("/sessions/s1/"), "{cell}: {}", info.path);
+                    let (info, bytes) = m.read(id).await.unwrap();
+                    assert_eq!((&bytes[..], info.mime_type.as_ref()), (PNG, "image/png"), "{cell}");
+                    assert!(info.path.as_str().starts_with("/sessions/s1/"), "{cell}: {}", info.path);
                     stored_outputs += 1;
                 }
             }
@@ -167,10 +167,14 @@ async fn outputs_get_clean_names_and_provenance(env: TestEnv) {
         WorkspaceUri::File { id, .. } => id,
         other => panic!("{other}"),
     };
-    let (a, b) = (m.get_file_info(info_of(&first)).await.unwrap(), m.get_file_info(info_of(&second)).await.unwrap());
+    let (a, b) = (m.lookup(info_of(&first)).await.unwrap(), m.lookup(info_of(&second)).await.unwrap());
     assert_eq!(a.path, "/sessions/chat-9/qr code.png");
-    assert!(b.path.starts_with("/sessions/chat-9/") && b.path.ends_with("_qr code.png"), "{}", b.path);
-    assert_eq!(m.read_file_by_id(a.id).await.unwrap().1, PNG, "the first output was not replaced");
+    assert!(
+        b.path.as_str().starts_with("/sessions/chat-9/") && b.path.as_str().ends_with("_qr code.png"),
+        "{}",
+        b.path
+    );
+    assert_eq!(m.read(a.id).await.unwrap().1, PNG, "the first output was not replaced");
     assert_eq!((a.source, a.source_exec_id.as_deref()), (FileSource::Execution, Some(EXEC)));
     assert_eq!(a.metadata["node_exec_id"], "qr-exec-7");
 
@@ -179,7 +183,7 @@ async fn outputs_get_clean_names_and_provenance(env: TestEnv) {
     let ctx = ExecutionContext::new(&exec, run("bob")).with_workspace(sessionless.clone()).unwrap();
     let out = store_media_file(&MediaFile::from_bytes(b"hi", "text/plain", None), &ctx, ForBlockOutput).await.unwrap();
     assert!(out.as_str().ends_with("#text/plain"), "{out}");
-    let info = sessionless.get_file_info(info_of(&out)).await.unwrap();
+    let info = sessionless.lookup(info_of(&out)).await.unwrap();
     assert_eq!(info.path, format!("/executions/{EXEC}/file.txt"));
 
     // A context refuses a workspace of another user.

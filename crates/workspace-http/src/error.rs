@@ -39,6 +39,8 @@ pub enum ApiError {
 
 /// Seconds a client is told to wait (`Retry-After`) after [`ApiError::TooManyUploads`].
 pub const UPLOAD_RETRY_AFTER_SECS: u32 = 5;
+/// Seconds a client is told to wait (`Retry-After`) when the database or storage is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
 
 /// The JSON error body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -47,6 +49,9 @@ pub struct ErrorBody {
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
+    /// With `precondition_failed`: the checksum (ETag) of the file the condition was about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_checksum: Option<String>,
 }
 
 impl ApiError {
@@ -56,6 +61,8 @@ impl ApiError {
             Self::Workspace(err) => match err {
                 WorkspaceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
                 WorkspaceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                WorkspaceError::NotCurrent(_) => (StatusCode::CONFLICT, "not_current"),
+                WorkspaceError::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
                 WorkspaceError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
                 WorkspaceError::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
                 WorkspaceError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
@@ -64,8 +71,10 @@ impl ApiError {
                     (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
                 }
                 WorkspaceError::Storage(StorageError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+                // Transient faults of the database or storage: retry later. Anything else is ours.
+                WorkspaceError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 WorkspaceError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
-                WorkspaceError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_error"),
+                WorkspaceError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "database_error"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
             },
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -86,13 +95,20 @@ impl IntoResponse for ApiError {
         let message = if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
             match status {
-                StatusCode::SERVICE_UNAVAILABLE => "the database is unavailable; try again".to_owned(),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    "the database or storage is temporarily unavailable; try again shortly".to_owned()
+                }
                 _ => "internal error; the server log has details".to_owned(),
             }
         } else {
             self.to_string()
         };
-        let mut response = (status, Json(ErrorBody { error: code.to_owned(), message })).into_response();
+        let current_checksum = match &self {
+            Self::Workspace(WorkspaceError::PreconditionFailed { current_checksum, .. }) => current_checksum.clone(),
+            _ => None,
+        };
+        let mut response =
+            (status, Json(ErrorBody { error: code.to_owned(), message, current_checksum })).into_response();
         if let Self::Workspace(WorkspaceError::Storage(StorageError::RangeNotSatisfiable { size })) = &self
             && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
         {
@@ -100,6 +116,9 @@ impl IntoResponse for ApiError {
         }
         if matches!(self, Self::TooManyUploads(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
         }
         if matches!(self, Self::Unauthorized(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

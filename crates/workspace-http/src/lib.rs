@@ -90,8 +90,11 @@ async fn limit_request_body(
         return next.run(request).await;
     }
     let limits = state.request_limits();
-    let limit =
-        if path == mcp::MCP_PATH { limits.mcp_body_bytes(&state.config().limits) } else { limits.max_body_bytes };
+    let limit = if path == mcp::MCP_PATH {
+        limits.mcp_body_bytes(state.workspaces().settings().limits.max_file_size)
+    } else {
+        limits.max_body_bytes
+    };
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

@@ -1,10 +1,14 @@
-//! `AppState`: what every handler shares (database, storage, configuration, metrics).
+//! `AppState`: what every handler shares: the workspaces (database, storage, settings), the HTTP
+//! configuration, metrics, the chat tools behind `/mcp`, and the per-user upload slots. Built
+//! once, complete: there is nothing to set afterwards.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use workspace_core::{Db, Limits, SessionId, Storage, UserId, WorkspaceId, WorkspaceManager};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use workspace_core::{Db, SessionId, Storage, UserId, WorkspaceManager, Workspaces};
 
 use crate::auth::JwtConfig;
 use crate::error::ApiError;
@@ -18,35 +22,44 @@ pub struct ApiConfig {
     pub jwt: JwtConfig,
     /// How download links are signed.
     pub links: LinkSigner,
-    /// Size limits for writes.
-    pub limits: Limits,
     /// Longest lifetime a signed link may ask for.
     pub max_link_ttl: Duration,
     /// Redirect downloads to the backend's own signed URL when it can make one.
     pub redirect_downloads: bool,
+    /// Per-request limits (transport limits are in [`crate::ServeLimits`]).
+    pub request_limits: RequestLimits,
 }
 
-/// Limits the router applies to each request (transport limits are in [`crate::ServeLimits`]).
+/// Limits the router applies to each request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimits {
     /// Largest request body of every route except the upload (which streams and is capped by
     /// the file size limit) and `/mcp` (which carries file contents; see [`Self::mcp_body_bytes`]).
     pub max_body_bytes: usize,
-    /// Uploads one user may have in flight at once; more are answered 429.
+    /// Uploads one user may have in flight at once; more wait for a slot.
     pub max_concurrent_uploads: usize,
+    /// Uploads of one user that may wait for a slot; more are answered 429 at once.
+    pub max_queued_uploads: usize,
+    /// Longest an upload waits for a slot before it is answered 429.
+    pub upload_queue_timeout: Duration,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, max_concurrent_uploads: 4 }
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_concurrent_uploads: 4,
+            max_queued_uploads: 64,
+            upload_queue_timeout: Duration::from_secs(30),
+        }
     }
 }
 
 impl RequestLimits {
     /// Largest `/mcp` request body: a file of the largest allowed size in base64, plus room for
     /// the JSON-RPC envelope.
-    pub fn mcp_body_bytes(&self, limits: &Limits) -> usize {
-        let base64 = limits.max_file_size.saturating_add(2) / 3 * 4;
+    pub fn mcp_body_bytes(&self, max_file_size: u64) -> usize {
+        let base64 = max_file_size.saturating_add(2) / 3 * 4;
         usize::try_from(base64).unwrap_or(usize::MAX).saturating_add(self.max_body_bytes)
     }
 }
@@ -57,62 +70,32 @@ pub struct AppState(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    db: Db,
-    storage: Storage,
+    workspaces: Workspaces,
     config: ApiConfig,
     metrics: Metrics,
-    /// user → workspace, so a request costs no upsert once the workspace is known.
-    workspaces: Mutex<HashMap<UserId, WorkspaceId>>,
     /// The chat tools behind `/mcp`, when the server offers them.
-    copilot: OnceLock<workspace_copilot::Copilot>,
-    /// Per-request limits, when not the defaults.
-    request_limits: OnceLock<RequestLimits>,
-    /// user → uploads in flight.
-    uploads: Mutex<HashMap<UserId, usize>>,
-}
-
-/// One of a user's upload slots; dropping it (the upload ended, failed or the client went
-/// away) frees the slot.
-#[derive(Debug)]
-pub struct UploadSlot {
-    state: AppState,
-    user: UserId,
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        let mut uploads = self.state.0.uploads.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = uploads.get_mut(&self.user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                uploads.remove(&self.user);
-            }
-        }
-    }
+    copilot: Option<workspace_copilot::Copilot>,
+    uploads: UploadSlots,
 }
 
 impl AppState {
-    /// Builds the state.
-    pub fn new(db: Db, storage: Storage, config: ApiConfig) -> Self {
-        Self(Arc::new(Inner {
-            db,
-            storage,
-            config,
-            metrics: Metrics::default(),
-            workspaces: Mutex::default(),
-            copilot: OnceLock::new(),
-            request_limits: OnceLock::new(),
-            uploads: Mutex::default(),
-        }))
+    /// Builds the state; `copilot` turns on the MCP endpoint at `/mcp`.
+    pub fn new(workspaces: Workspaces, config: ApiConfig, copilot: Option<workspace_copilot::Copilot>) -> Self {
+        let uploads = UploadSlots::new(config.request_limits);
+        Self(Arc::new(Inner { workspaces, config, metrics: Metrics::default(), copilot, uploads }))
     }
 
+    /// The workspaces.
+    pub fn workspaces(&self) -> &Workspaces {
+        &self.0.workspaces
+    }
     /// The database.
     pub fn db(&self) -> &Db {
-        &self.0.db
+        self.0.workspaces.db()
     }
     /// The storage backend.
     pub fn storage(&self) -> &Storage {
-        &self.0.storage
+        self.0.workspaces.storage()
     }
     /// The configuration.
     pub fn config(&self) -> &ApiConfig {
@@ -126,57 +109,106 @@ impl AppState {
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
     }
-
-    /// Offers the chat tools over MCP at `/mcp` (see [`crate::mcp`]). Call before building the router.
-    pub fn with_copilot(self, copilot: workspace_copilot::Copilot) -> Self {
-        let _ = self.0.copilot.set(copilot);
-        self
-    }
-
-    /// Sets the per-request limits (default: [`RequestLimits::default`]). Call before building
-    /// the router.
-    pub fn with_request_limits(self, limits: RequestLimits) -> Self {
-        let _ = self.0.request_limits.set(limits);
-        self
-    }
-
     /// The per-request limits.
     pub fn request_limits(&self) -> RequestLimits {
-        self.0.request_limits.get().copied().unwrap_or_default()
+        self.0.config.request_limits
     }
-
-    /// Takes one of `user`'s upload slots, or `None` when all are in use.
-    pub fn try_start_upload(&self, user: &UserId) -> Option<UploadSlot> {
-        let max = self.request_limits().max_concurrent_uploads;
-        let mut uploads = self.0.uploads.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = uploads.entry(user.clone()).or_insert(0);
-        if *count >= max {
-            if *count == 0 {
-                uploads.remove(user);
-            }
-            return None;
-        }
-        *count += 1;
-        Some(UploadSlot { state: self.clone(), user: user.clone() })
-    }
-
     /// The chat tools, when the MCP endpoint is on.
     pub fn copilot(&self) -> Option<&workspace_copilot::Copilot> {
-        self.0.copilot.get()
+        self.0.copilot.as_ref()
     }
 
     /// A manager for the user's workspace (created on first use), in `session` if given.
     pub async fn manager(&self, user: &UserId, session: Option<SessionId>) -> Result<WorkspaceManager, ApiError> {
-        let cached = self.0.workspaces.lock().unwrap_or_else(PoisonError::into_inner).get(user).copied();
-        let workspace = match cached {
-            Some(id) => id,
-            None => {
-                let id = WorkspaceManager::get_or_create_workspace(self.db(), user).await?;
-                self.0.workspaces.lock().unwrap_or_else(PoisonError::into_inner).insert(user.clone(), id);
-                id
-            }
+        Ok(self.0.workspaces.manager(user, session).await?)
+    }
+
+    /// One of `user`'s upload slots: at once when one is free, else after waiting in line (SPEC
+    /// §7: back-pressure never breaks the concurrency rules). Too long a wait, or too long a
+    /// line, is [`ApiError::TooManyUploads`].
+    pub async fn upload_slot(&self, user: &UserId) -> Result<UploadSlot, ApiError> {
+        self.0.uploads.acquire(user).await.ok_or(ApiError::TooManyUploads(self.request_limits().max_concurrent_uploads))
+    }
+}
+
+/// The upload slots of every user: a semaphore per user with uploads in flight or waiting.
+#[derive(Debug)]
+struct UploadSlots {
+    limits: RequestLimits,
+    users: Arc<Mutex<HashMap<UserId, Arc<UserSlots>>>>,
+}
+
+#[derive(Debug)]
+struct UserSlots {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl UploadSlots {
+    fn new(limits: RequestLimits) -> Self {
+        Self { limits, users: Arc::default() }
+    }
+
+    async fn acquire(&self, user: &UserId) -> Option<UploadSlot> {
+        let entry = {
+            let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = users.entry(user.clone()).or_insert_with(|| {
+                Arc::new(UserSlots {
+                    slots: Arc::new(Semaphore::new(self.limits.max_concurrent_uploads)),
+                    waiting: AtomicUsize::new(0),
+                })
+            });
+            Arc::clone(entry)
         };
-        Ok(WorkspaceManager::new(self.db().clone(), self.storage().clone(), user.clone(), workspace, session)
-            .with_limits(self.0.config.limits))
+        let slot = |permit| UploadSlot {
+            permit: Some(permit),
+            entry: Arc::clone(&entry),
+            user: user.clone(),
+            users: Arc::clone(&self.users),
+        };
+        if let Ok(permit) = Arc::clone(&entry.slots).try_acquire_owned() {
+            return Some(slot(permit));
+        }
+        if entry.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.max_queued_uploads {
+            entry.waiting.fetch_sub(1, Ordering::SeqCst);
+            release_if_idle(&self.users, user, &entry);
+            return None;
+        }
+        let waited =
+            tokio::time::timeout(self.limits.upload_queue_timeout, Arc::clone(&entry.slots).acquire_owned()).await;
+        entry.waiting.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(permit)) => Some(slot(permit)),
+            _ => {
+                release_if_idle(&self.users, user, &entry);
+                None
+            }
+        }
+    }
+}
+
+/// Forgets a user's slots once nobody holds or waits for one: only the map and the caller's
+/// `entry` refer to them. (New references are only taken under the map's lock.)
+fn release_if_idle(users: &Mutex<HashMap<UserId, Arc<UserSlots>>>, user: &UserId, entry: &Arc<UserSlots>) {
+    let mut users = users.lock().unwrap_or_else(PoisonError::into_inner);
+    if Arc::strong_count(entry) == 2 && entry.waiting.load(Ordering::SeqCst) == 0 {
+        users.remove(user);
+    }
+}
+
+/// One of a user's upload slots; dropping it (the upload ended, failed or the client went
+/// away) frees the slot for the next upload in line.
+#[derive(Debug)]
+pub struct UploadSlot {
+    permit: Option<OwnedSemaphorePermit>,
+    entry: Arc<UserSlots>,
+    user: UserId,
+    users: Arc<Mutex<HashMap<UserId, Arc<UserSlots>>>>,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        release_if_idle(&self.users, &self.user, &self.entry);
     }
 }

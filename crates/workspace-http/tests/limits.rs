@@ -26,8 +26,8 @@ impl Limited {
     async fn start(serve: ServeLimits, request: RequestLimits) -> Option<Self> {
         common::install_crypto();
         let env = TestEnv::new(DbKind::Sqlite).await?;
-        let state = AppState::new(env.db.clone(), env.storage.clone(), common::api_config(Limits::default()))
-            .with_request_limits(request);
+        let workspaces = common::workspaces(&env, env.storage.clone(), Limits::default());
+        let state = AppState::new(workspaces, common::api_config(request), None);
         let addr = common::serve_with(state, serve).await;
         Some(Self { addr, client: reqwest::Client::new(), _env: env })
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use workspace_copilot::Copilot;
 use workspace_core::{Limits, UserId};
 use workspace_exec::{BlockRegistry, ExecConfig, ExecEnv};
-use workspace_http::{AppState, JwtConfig};
+use workspace_http::{AppState, JwtConfig, RequestLimits};
 use workspace_testkit::{TestEnv, db_tests};
 
 struct Mcp {
@@ -25,16 +25,10 @@ impl Mcp {
     async fn start(env: TestEnv) -> Self {
         install_crypto();
         let tmp = tempfile::tempdir().unwrap();
-        let copilot = Copilot::new(
-            env.db.clone(),
-            env.storage.clone(),
-            BlockRegistry::new(),
-            ExecEnv::new(ExecConfig::new(tmp.path())),
-            Limits::default(),
-        )
-        .unwrap();
-        let state =
-            AppState::new(env.db.clone(), env.storage.clone(), api_config(Limits::default())).with_copilot(copilot);
+        let workspaces = common::workspaces(&env, env.storage.clone(), Limits::default());
+        let copilot =
+            Copilot::new(workspaces.clone(), BlockRegistry::new(), ExecEnv::new(ExecConfig::new(tmp.path()))).unwrap();
+        let state = AppState::new(workspaces, api_config(RequestLimits::default()), Some(copilot));
         let addr = serve(state).await;
         Self {
             base: format!("http://{addr}"),

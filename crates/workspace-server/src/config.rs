@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use workspace_core::Limits;
+use workspace_core::{HistoryPolicy, Limits, Settings};
 use workspace_http::{RequestLimits, ServeLimits};
 use workspace_storage::StorageConfig;
 use workspace_storage::config::first_var;
@@ -30,8 +30,10 @@ pub struct ServerConfig {
     pub jwt_audience: Option<String>,
     /// Key for signed download links.
     pub link_secret: Vec<u8>,
-    /// Size limits.
-    pub limits: Limits,
+    /// Size limits, history retention and the inline threshold.
+    pub settings: Settings,
+    /// Deadline of every storage call.
+    pub storage_timeout: Duration,
     /// Longest signed-link lifetime.
     pub max_link_ttl: Duration,
     /// Redirect downloads to backend-signed URLs when possible.
@@ -120,6 +122,25 @@ impl ServerConfig {
                 .transpose()?
                 .unwrap_or(defaults.quota_bytes),
         };
+        let history_defaults = HistoryPolicy::default();
+        let whole = |name: &str, default: u32| -> anyhow::Result<u32> {
+            match var(&[name]) {
+                Some(v) => v.trim().parse().with_context(|| format!("{name}={v}: expected a whole number")),
+                None => Ok(default),
+            }
+        };
+        let settings = Settings {
+            limits,
+            history: HistoryPolicy {
+                days: whole("WS_HISTORY_DAYS", history_defaults.days)?,
+                max_versions: whole("WS_MAX_VERSIONS", history_defaults.max_versions)?,
+            },
+            inline_max_bytes: var(&["WS_INLINE_MAX_BYTES"])
+                .map(|v| parse_size("WS_INLINE_MAX_BYTES", &v))
+                .transpose()?
+                .unwrap_or(Settings::default().inline_max_bytes),
+        };
+        settings.validate().map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_start_matches("invalid input: ")))?;
         let max_link_ttl = Duration::from_secs(
             var(&["WS_MAX_LINK_TTL_SECS"])
                 .map(|v| v.trim().parse().with_context(|| format!("WS_MAX_LINK_TTL_SECS={v}: expected seconds")))
@@ -146,16 +167,22 @@ impl ServerConfig {
             bail!("WS_MAX_HEADER_BYTES must be at least 8KiB");
         }
         let request_defaults = RequestLimits::default();
+        let count = |name: &str, min: usize, default: usize| -> anyhow::Result<usize> {
+            match var(&[name]) {
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => bail!("{name}={v}: expected a whole number of at least {min}"),
+                },
+                None => Ok(default),
+            }
+        };
         let request_limits = RequestLimits {
             max_body_bytes: bytes("WS_MAX_REQUEST_BODY", request_defaults.max_body_bytes)?,
-            max_concurrent_uploads: match var(&["WS_MAX_CONCURRENT_UPLOADS"]) {
-                Some(v) => match v.trim().parse::<usize>() {
-                    Ok(n) if n >= 1 => n,
-                    _ => bail!("WS_MAX_CONCURRENT_UPLOADS={v}: expected a whole number of at least 1"),
-                },
-                None => request_defaults.max_concurrent_uploads,
-            },
+            max_concurrent_uploads: count("WS_MAX_CONCURRENT_UPLOADS", 1, request_defaults.max_concurrent_uploads)?,
+            max_queued_uploads: count("WS_MAX_QUEUED_UPLOADS", 0, request_defaults.max_queued_uploads)?,
+            upload_queue_timeout: secs("WS_UPLOAD_QUEUE_TIMEOUT_SECS", request_defaults.upload_queue_timeout)?,
         };
+        let storage_timeout = secs("WS_STORAGE_TIMEOUT_SECS", workspace_core::DEFAULT_STORAGE_TIMEOUT)?;
         Ok(Self {
             data_dir,
             database_url,
@@ -165,7 +192,8 @@ impl ServerConfig {
             jwt_secret_generated,
             jwt_audience: var(&["WS_JWT_AUDIENCE"]),
             link_secret,
-            limits,
+            settings,
+            storage_timeout,
             max_link_ttl,
             redirect_downloads: var(&["WS_REDIRECT_DOWNLOADS"])
                 .map(|v| parse_bool("WS_REDIRECT_DOWNLOADS", &v))
@@ -218,7 +246,8 @@ mod tests {
         assert_eq!(cfg.storage, StorageConfig::Local { root: data.join("files") });
         assert!(cfg.jwt_secret_generated);
         assert_eq!(cfg.bind, "127.0.0.1:8080");
-        assert_eq!(cfg.limits, Limits::default());
+        assert_eq!(cfg.settings, Settings::default());
+        assert_eq!(cfg.storage_timeout, Duration::from_secs(30));
         // The generated secret is kept: a restart accepts the tokens it printed before.
         let again = config(&[("WS_DATA_DIR", data.to_str().unwrap())]).unwrap();
         assert_eq!(again.jwt_secret, cfg.jwt_secret);
@@ -237,7 +266,7 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.database_url, "postgres://db/x");
         assert!(!cfg.jwt_secret_generated);
-        assert_eq!(cfg.limits, Limits { max_file_size: 10 * 1024 * 1024, quota_bytes: 1_000_000_000 });
+        assert_eq!(cfg.settings.limits, Limits { max_file_size: 10 * 1024 * 1024, quota_bytes: 1_000_000_000 });
         assert_eq!(cfg.storage, StorageConfig::Local { root: "/srv/files".into() });
     }
 
@@ -266,13 +295,44 @@ mod tests {
                 write_idle_timeout: Duration::from_secs(9),
             }
         );
-        assert_eq!(cfg.request_limits, RequestLimits { max_body_bytes: 1024 * 1024, max_concurrent_uploads: 2 });
+        assert_eq!(
+            cfg.request_limits,
+            RequestLimits { max_body_bytes: 1024 * 1024, max_concurrent_uploads: 2, ..RequestLimits::default() }
+        );
         let err = config(&[secret, ("WS_MAX_CONCURRENT_UPLOADS", "0")]).unwrap_err();
         assert!(err.to_string().contains("WS_MAX_CONCURRENT_UPLOADS=0"), "{err}");
         let err = config(&[secret, ("WS_BODY_IDLE_TIMEOUT_SECS", "0")]).unwrap_err();
         assert!(err.to_string().contains("WS_BODY_IDLE_TIMEOUT_SECS=0"), "{err}");
         let err = config(&[secret, ("WS_MAX_HEADER_BYTES", "1KiB")]).unwrap_err();
         assert!(err.to_string().contains("WS_MAX_HEADER_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn history_and_inline_settings_are_read_and_checked() {
+        let secret = ("WS_JWT_SECRET", "0123456789abcdef0123");
+        let cfg = config(&[
+            secret,
+            ("WS_HISTORY_DAYS", "7"),
+            ("WS_MAX_VERSIONS", "3"),
+            ("WS_INLINE_MAX_BYTES", "0"),
+            ("WS_STORAGE_TIMEOUT_SECS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.settings.history, HistoryPolicy { days: 7, max_versions: 3 });
+        assert_eq!(cfg.settings.inline_max_bytes, 0);
+        assert_eq!(cfg.storage_timeout, Duration::from_secs(5));
+        for (name, value) in [
+            ("WS_HISTORY_DAYS", "-1"),
+            ("WS_HISTORY_DAYS", "thirty"),
+            ("WS_HISTORY_DAYS", "100000"),
+            ("WS_MAX_VERSIONS", "0"),
+            ("WS_MAX_VERSIONS", "many"),
+            ("WS_INLINE_MAX_BYTES", "2MiB"),
+            ("WS_STORAGE_TIMEOUT_SECS", "0"),
+        ] {
+            let err = config(&[secret, (name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
     }
 
     #[test]

@@ -7,12 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use workspace_copilot::Copilot;
-use workspace_core::gc::{self, GcOptions};
-use workspace_core::{Db, UserId};
-use workspace_core::{SessionId, Storage};
+use workspace_core::gc::GcOptions;
+use workspace_core::{Db, SessionId, UserId, Workspaces};
 use workspace_exec::{ExecConfig, ExecEnv};
 use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner};
-use workspace_migrations::{Migrator, MigratorTrait};
 
 pub use config::ServerConfig;
 
@@ -55,14 +53,15 @@ pub enum Command {
         #[arg(long, default_value = workspace_copilot::DEFAULT_SESSION)]
         session: String,
     },
-    /// Remove orphaned blobs and purge soft-deleted rows past retention.
+    /// Purge history (versions, trash) past `WS_HISTORY_DAYS`, events past their retention, and
+    /// blobs no file refers to.
     Gc {
-        /// Keep soft-deleted rows this many hours.
-        #[arg(long, default_value_t = 7 * 24)]
-        retention_hours: u64,
         /// Leave unreferenced blobs younger than this many minutes (writes in flight).
         #[arg(long, default_value_t = 60)]
         grace_minutes: u64,
+        /// Keep change-feed events this many hours.
+        #[arg(long, default_value_t = 7 * 24)]
+        event_retention_hours: u64,
     },
 }
 
@@ -73,12 +72,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { rollback } => {
-            let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+            let db = connect(&config).await?;
             if rollback {
-                Migrator::down(db.conn(), Some(1)).await?;
+                workspace_migrations::rollback(db.conn(), Some(1)).await?;
                 println!("rolled back the last migration");
             } else {
-                Migrator::up(db.conn(), None).await?;
+                workspace_migrations::migrate(db.conn()).await?;
                 println!("database is up to date");
             }
             Ok(())
@@ -88,17 +87,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", mint_token(&config, &user, ttl)?);
             Ok(())
         }
-        Command::Gc { retention_hours, grace_minutes } => {
-            let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
-            let storage = config.storage.build().await?;
+        Command::Gc { grace_minutes, event_retention_hours } => {
+            let workspaces = open(&config).await?;
             let options = GcOptions {
-                retention: Duration::from_secs(retention_hours * 3600),
                 grace: Duration::from_secs(grace_minutes * 60),
+                event_retention: Duration::from_secs(event_retention_hours * 3600),
             };
-            let report = gc::run(&db, &storage, options).await?;
+            let report = workspaces.gc(options).await?;
             println!(
-                "gc: scanned {} blobs, removed {} orphans, purged {} rows, removed {} unfinished uploads",
-                report.blobs_scanned, report.orphan_blobs_deleted, report.rows_purged, report.incomplete_removed
+                "gc: scanned {} blobs, removed {} orphans, purged {} history rows and {} events, removed {} \
+                 unfinished uploads",
+                report.blobs_scanned,
+                report.orphan_blobs_deleted,
+                report.history_purged,
+                report.events_deleted,
+                report.incomplete_removed
             );
             Ok(())
         }
@@ -127,31 +130,34 @@ fn init_tracing(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// Connects to the database (creating the data directory for SQLite), migrates it, and opens
-/// the storage backend: what every serving command needs first.
-async fn open(config: &ServerConfig) -> anyhow::Result<(Db, Storage)> {
+/// Connects to the database, creating the data directory for SQLite.
+async fn connect(config: &ServerConfig) -> anyhow::Result<Db> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     }
-    let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
-    Migrator::up(db.conn(), None).await.context("migrating the database")?;
-    let storage = config.storage.build().await.context("opening storage")?;
-    Ok((db, storage))
+    Db::connect(&config.database_url).await.context("connecting to the database")
+}
+
+/// Connects to the database, migrates it (under the database's lock, so replicas starting
+/// together are safe) and opens the storage backend: what every serving command needs first.
+async fn open(config: &ServerConfig) -> anyhow::Result<Workspaces> {
+    let db = connect(config).await?;
+    workspace_migrations::migrate(db.conn()).await.context("migrating the database")?;
+    let storage = config.storage.build().await.context("opening storage")?.with_timeout(config.storage_timeout);
+    Ok(Workspaces::new(db, storage, config.settings)?)
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let (db, storage) = open(&config).await?;
+    let workspaces = open(&config).await?;
     let api = ApiConfig {
         jwt: jwt(&config)?,
         links: LinkSigner::new(&config.link_secret)?,
-        limits: config.limits,
         max_link_ttl: config.max_link_ttl,
         redirect_downloads: config.redirect_downloads,
+        request_limits: config.request_limits,
     };
-    let state = AppState::new(db.clone(), storage.clone(), api)
-        .with_request_limits(config.request_limits)
-        .with_copilot(copilot(&config, db.clone(), storage)?);
+    let state = AppState::new(workspaces.clone(), api, Some(copilot(workspaces.clone())?));
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
@@ -168,29 +174,29 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .context("serving")?;
     tracing::info!("shutting down: in-flight requests finished");
-    db.close().await?;
+    workspaces.db().clone().close().await?;
     Ok(())
 }
 
 /// The chat tools over this database and storage, with the example blocks (image generation
 /// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set).
-fn copilot(config: &ServerConfig, db: Db, storage: Storage) -> anyhow::Result<Copilot> {
+fn copilot(workspaces: Workspaces) -> anyhow::Result<Copilot> {
     let image_gen = (std::env::var_os("OPENAI_API_KEY").is_some() || std::env::var_os("OPENAI_BASE_URL").is_some())
         .then(workspace_examples::ImageGenConfig::from_env);
     let blocks = workspace_examples::registry(image_gen)?;
     let env = ExecEnv::new(ExecConfig::new(std::env::temp_dir()));
-    Ok(Copilot::new(db, storage, blocks, env, config.limits)?)
+    Ok(Copilot::new(workspaces, blocks, env)?)
 }
 
 /// `mcp`: MCP over stdio. stdout carries only protocol messages; everything else goes to stderr.
 async fn mcp_stdio(config: ServerConfig, user: &str, session: &str) -> anyhow::Result<()> {
     let user = UserId::new(user)?;
     let session = SessionId::new(session)?;
-    let (db, storage) = open(&config).await?;
-    let copilot = copilot(&config, db.clone(), storage)?;
+    let workspaces = open(&config).await?;
+    let copilot = copilot(workspaces.clone())?;
     tracing::info!(%user, %session, "serving MCP on stdio");
     workspace_copilot::serve_stdio(copilot, user, session).await?;
-    db.close().await?;
+    workspaces.db().clone().close().await?;
     Ok(())
 }
 

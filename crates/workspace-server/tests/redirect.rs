@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use workspace_core::{Limits, NewFile, Storage, UserId, WorkspaceManager};
-use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner};
+use workspace_core::{NewFile, Settings, Storage, UserId, Workspaces};
+use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner, RequestLimits};
 use workspace_storage::{GcsCredentials, GcsStorage};
 use workspace_testkit::{DbKind, TestEnv, gcs_service_account_key};
 
@@ -34,18 +34,21 @@ async fn downloads_redirect_to_a_signed_gcs_url() {
     assert!(signer.can_sign());
 
     let user = UserId::new("alice").unwrap();
-    let manager = WorkspaceManager::for_user(env.db.clone(), Storage::new(writer), user.clone(), None).await.unwrap();
+    // Small content would be kept in the database (and served by the API): store blobs only here.
+    let settings = Settings { inline_max_bytes: 0, ..Settings::default() };
+    let manager =
+        Workspaces::new(env.db.clone(), Storage::new(writer), settings).unwrap().manager(&user, None).await.unwrap();
     let path = manager.resolve_path("/cat.txt").unwrap();
     let info = manager.write_bytes(NewFile::new(path), "signed and redirected").await.unwrap();
 
     let config = ApiConfig {
         jwt: JwtConfig::new(SECRET, None).unwrap(),
         links: LinkSigner::new(b"links-links-links-links").unwrap(),
-        limits: Limits::default(),
         max_link_ttl: Duration::from_secs(3600),
         redirect_downloads: true,
+        request_limits: RequestLimits::default(),
     };
-    let state = AppState::new(env.db.clone(), Storage::new(signer), config);
+    let state = AppState::new(Workspaces::new(env.db.clone(), Storage::new(signer), settings).unwrap(), config, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, workspace_http::router(state)).await.unwrap() });

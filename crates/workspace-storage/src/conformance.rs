@@ -177,10 +177,10 @@ async fn list_by_prefix(storage: &Storage, prefix: &str) {
         storage.put_bytes(&key(prefix, name), Bytes::from(name.as_bytes().to_vec())).await.unwrap();
     }
     let mut listed: Vec<String> =
-        storage.list(&format!("{prefix}/dir/")).await.unwrap().into_iter().map(|m| m.key.to_string()).collect();
+        storage.list_all(&format!("{prefix}/dir/")).await.unwrap().into_iter().map(|m| m.key.to_string()).collect();
     listed.sort();
     assert_eq!(listed, vec![format!("{prefix}/dir/a"), format!("{prefix}/dir/b")]);
-    let all = storage.list(&format!("{prefix}/")).await.unwrap();
+    let all = storage.list_all(&format!("{prefix}/")).await.unwrap();
     assert_eq!(all.len(), 4, "list sees every object under the prefix: {all:?}");
     for meta in &all {
         let name = meta.key.as_str().strip_prefix(&format!("{prefix}/")).unwrap();
@@ -189,5 +189,5 @@ async fn list_by_prefix(storage: &Storage, prefix: &str) {
     for meta in all {
         storage.delete(&meta.key).await.unwrap();
     }
-    assert!(storage.list(&format!("{prefix}/")).await.unwrap().is_empty(), "deleted objects leave the listing");
+    assert!(storage.list_all(&format!("{prefix}/")).await.unwrap().is_empty(), "deleted objects leave the listing");
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
 use google_cloud_auth::signer::Signer;
 use google_cloud_storage::builder::storage::SignedUrlBuilder;
@@ -29,7 +29,9 @@ use google_cloud_storage::model_ext::ReadRange;
 use google_cloud_storage::streaming_source::StreamingSource;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
-use workspace_core::{BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, StorageError, WorkspaceStorageBackend};
+use workspace_core::{
+    BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, StorageError, WorkspaceStorageBackend,
+};
 
 /// Bodies up to this size are buffered and sent in one request; larger ones use a resumable
 /// upload session.
@@ -41,8 +43,11 @@ pub const RESUMABLE_CHUNK: usize = 8 * 1024 * 1024;
 pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 /// The longest expiry a V4 signed URL may have.
 pub const MAX_SIGNED_URL_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Time limit of one JSON API call (metadata, list page, delete).
+/// Time limit of one JSON API call (metadata, list page, delete). The storage deadline of the
+/// `Storage` handle above is usually shorter.
 const JSON_API_TIMEOUT: Duration = Duration::from_secs(60);
+/// Objects per page of a listing.
+pub const LIST_PAGE_SIZE: u32 = 1000;
 
 /// Which credentials authenticate the calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +83,7 @@ pub struct GcsStorage {
     client: GcsClient,
     json: JsonApi,
     signer: Option<Signer>,
+    list_page_size: u32,
 }
 
 impl fmt::Debug for GcsStorage {
@@ -99,6 +105,11 @@ fn ensure_crypto_provider() {
 
 fn other(context: &str, err: impl fmt::Display) -> StorageError {
     StorageError::Other(format!("gcs: {context}: {err}"))
+}
+
+/// HTTP statuses after which the same call may succeed later.
+fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
 }
 
 impl GcsStorage {
@@ -146,7 +157,13 @@ impl GcsStorage {
         let client = builder.build().await.map_err(|e| other("building the client", e))?;
         let base = endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
         let json = JsonApi::new(base, creds)?;
-        Ok(Self { bucket, endpoint, client, json, signer })
+        Ok(Self { bucket, endpoint, client, json, signer, list_page_size: LIST_PAGE_SIZE })
+    }
+
+    /// Lists in pages of `size` objects (default [`LIST_PAGE_SIZE`]; tests use small pages).
+    pub fn with_list_page_size(mut self, size: u32) -> Self {
+        self.list_page_size = size.max(1);
+        self
     }
 
     /// The bucket's name.
@@ -173,6 +190,10 @@ impl GcsStorage {
     fn map_client_error(&self, key: &BlobKey, err: google_cloud_storage::Error) -> StorageError {
         match err.http_status_code() {
             Some(404) => StorageError::NotFound(key.to_string()),
+            Some(status) if transient_status(status) => StorageError::Unavailable(format!("gcs {key}: {err}")),
+            _ if err.is_timeout() || err.is_exhausted() || err.is_connect() || err.is_io() || err.is_transport() => {
+                StorageError::Unavailable(format!("gcs {key}: {err}"))
+            }
             _ => StorageError::Io(io::Error::other(format!("gcs {key}: {err}"))),
         }
     }
@@ -339,10 +360,28 @@ impl WorkspaceStorageBackend for GcsStorage {
         Ok(self.json.object(&self.bucket, key).await?.map(|m| m.meta))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
-        let mut out = self.json.list(&self.bucket, prefix, None).await?;
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+    fn list(&self, prefix: &str) -> ObjectStream {
+        // Page by page as the stream is read; GCS lists in key order.
+        enum Next {
+            Page(Option<String>),
+            Done,
+        }
+        let (json, bucket, prefix, size) =
+            (self.json.clone(), self.bucket.clone(), prefix.to_owned(), self.list_page_size);
+        futures::stream::try_unfold(Next::Page(None), move |next| {
+            let (json, bucket, prefix) = (json.clone(), bucket.clone(), prefix.clone());
+            async move {
+                let Next::Page(token) = next else { return Ok::<_, StorageError>(None) };
+                let (items, token) = json.list_page(&bucket, &prefix, size, token.as_deref()).await?;
+                let next = match token {
+                    Some(token) => Next::Page(Some(token)),
+                    None => Next::Done,
+                };
+                Ok(Some((futures::stream::iter(items.into_iter().map(Ok)), next)))
+            }
+        })
+        .try_flatten()
+        .boxed()
     }
 
     async fn download_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>, StorageError> {
@@ -365,7 +404,7 @@ impl WorkspaceStorageBackend for GcsStorage {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        self.json.list(&self.bucket, "__ping__/", Some(1)).await.map(|_| ())
+        self.json.list_page(&self.bucket, "__ping__/", 1, None).await.map(|_| ())
     }
 }
 
@@ -454,14 +493,26 @@ impl JsonApi {
         if let Some(body) = body {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        request.send().await.map_err(|e| StorageError::Io(io::Error::other(format!("gcs {method} {url}: {e}"))))
+        request.send().await.map_err(|e| {
+            let message = format!("gcs {method} {url}: {e}");
+            if e.is_connect() || e.is_timeout() || e.is_request() {
+                StorageError::Unavailable(message)
+            } else {
+                StorageError::Io(io::Error::other(message))
+            }
+        })
     }
 
     async fn failure(what: &str, response: reqwest::Response) -> StorageError {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(300).collect();
-        StorageError::Io(io::Error::other(format!("gcs {what}: HTTP {status}: {text}")))
+        let message = format!("gcs {what}: HTTP {status}: {text}");
+        if transient_status(status.as_u16()) {
+            StorageError::Unavailable(message)
+        } else {
+            StorageError::Io(io::Error::other(message))
+        }
     }
 
     async fn object(&self, bucket: &str, key: &BlobKey) -> Result<Option<ObjectInfo>, StorageError> {
@@ -489,43 +540,39 @@ impl JsonApi {
         }
     }
 
-    /// Every object under `prefix`, page by page (at most `limit` when given).
-    async fn list(&self, bucket: &str, prefix: &str, limit: Option<u32>) -> Result<Vec<ObjectMeta>, StorageError> {
-        let mut out = Vec::new();
-        let mut page_token: Option<String> = None;
-        loop {
-            let mut url = self.url(&["b", bucket, "o"]);
-            {
-                let mut query = url.query_pairs_mut();
-                query.append_pair("prefix", prefix);
-                query.append_pair("fields", "items(name,size,updated,generation),nextPageToken");
-                query.append_pair("maxResults", &limit.unwrap_or(1000).to_string());
-                if let Some(token) = &page_token {
-                    query.append_pair("pageToken", token);
-                }
-            }
-            let response = self.send(Method::GET, url, None).await?;
-            if !response.status().is_success() {
-                return Err(Self::failure(&format!("list {prefix:?}"), response).await);
-            }
-            let bytes = response.bytes().await.map_err(|e| other("reading a listing", e))?;
-            let page: ObjectList = serde_json::from_slice(&bytes).map_err(|e| other("parsing a listing", e))?;
-            for item in page.items {
-                // Only names we could have written are keys; anything else in the bucket is not ours.
-                match BlobKey::parse(&item.name) {
-                    Ok(key) if key.as_str().starts_with(prefix) => out.push(item.into_info(key)?.meta),
-                    _ => tracing::debug!(name = %item.name, "gcs: skipping an object that is not a blob key"),
-                }
-            }
-            if limit.is_some_and(|l| out.len() >= l as usize) {
-                break;
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(token) => page_token = Some(token),
-                None => break,
+    /// One page of the objects under `prefix`, and the token of the next page if there is one.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        size: u32,
+        page_token: Option<&str>,
+    ) -> Result<(Vec<ObjectMeta>, Option<String>), StorageError> {
+        let mut url = self.url(&["b", bucket, "o"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("prefix", prefix);
+            query.append_pair("fields", "items(name,size,updated,generation),nextPageToken");
+            query.append_pair("maxResults", &size.to_string());
+            if let Some(token) = page_token {
+                query.append_pair("pageToken", token);
             }
         }
-        Ok(out)
+        let response = self.send(Method::GET, url, None).await?;
+        if !response.status().is_success() {
+            return Err(Self::failure(&format!("list {prefix:?}"), response).await);
+        }
+        let bytes = response.bytes().await.map_err(|e| other("reading a listing", e))?;
+        let page: ObjectList = serde_json::from_slice(&bytes).map_err(|e| other("parsing a listing", e))?;
+        let mut out = Vec::with_capacity(page.items.len());
+        for item in page.items {
+            // Only names we could have written are keys; anything else in the bucket is not ours.
+            match BlobKey::parse(&item.name) {
+                Ok(key) if key.as_str().starts_with(prefix) => out.push(item.into_info(key)?.meta),
+                _ => tracing::debug!(name = %item.name, "gcs: skipping an object that is not a blob key"),
+            }
+        }
+        Ok((out, page.next_page_token.filter(|t| !t.is_empty())))
     }
 
     async fn create_bucket(&self, bucket: &str) -> Result<(), StorageError> {

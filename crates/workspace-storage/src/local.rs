@@ -11,12 +11,16 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use workspace_core::{BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, StorageError, WorkspaceStorageBackend};
+use workspace_core::{
+    BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, StorageError, WorkspaceStorageBackend,
+};
 
 /// Bytes gathered before one blocking write.
 const WRITE_BATCH: usize = 1024 * 1024;
 /// Bytes per chunk of a read stream.
 const READ_CHUNK: usize = 256 * 1024;
+/// Objects a listing reads ahead of its consumer.
+const LIST_BATCH: usize = 256;
 
 /// Files on local disk.
 #[derive(Debug, Clone)]
@@ -49,10 +53,51 @@ impl LocalStorage {
         Ok(path)
     }
 
+    /// Sends every object under `prefix` to `tx`, directory by directory; stops early when the
+    /// receiver is gone.
+    fn walk(&self, prefix: &str, tx: &tokio::sync::mpsc::Sender<Result<ObjectMeta, StorageError>>) -> io::Result<()> {
+        let mut dirs = vec![self.objects.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
+            for entry in entries {
+                let entry = entry?;
+                let file_type = entry.file_type()?;
+                let path = entry.path();
+                if file_type.is_dir() {
+                    dirs.push(path);
+                } else if file_type.is_file()
+                    && let Some(key) = self.key_for(&path)
+                    && key.as_str().starts_with(prefix)
+                {
+                    let meta = entry.metadata()?;
+                    let found = ObjectMeta { key, size: meta.len(), last_modified: meta.modified()? };
+                    if tx.blocking_send(Ok(found)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn key_for(&self, path: &Path) -> Option<BlobKey> {
         let relative = path.strip_prefix(&self.objects).ok()?;
         let text: Vec<&str> = relative.components().map(|c| c.as_os_str().to_str()).collect::<Option<_>>()?;
         BlobKey::parse(&text.join("/")).ok()
+    }
+}
+
+/// A temp file removed on drop unless taken (`.0 = None`) once renamed into place.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -74,6 +119,8 @@ impl WorkspaceStorageBackend for LocalStorage {
     async fn put(&self, key: &BlobKey, mut body: BodyStream) -> Result<u64, StorageError> {
         let final_path = self.path_for(key)?;
         let tmp_path = self.tmp.join(uuid::Uuid::new_v4().simple().to_string());
+        // Removes the temp file if this future is dropped (or fails) before the rename.
+        let mut tmp_guard = TempFile(Some(tmp_path.clone()));
         let mut file = Some(
             blocking({
                 let tmp_path = tmp_path.clone();
@@ -120,9 +167,9 @@ impl WorkspaceStorageBackend for LocalStorage {
 
         if let Err(err) = result {
             drop(file);
-            let _ = tokio::fs::remove_file(&tmp_path).await;
             return Err(err);
         }
+        tmp_guard.0 = None; // renamed into place
         Ok(written)
     }
 
@@ -186,36 +233,30 @@ impl WorkspaceStorageBackend for LocalStorage {
         }
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
-        let this = self.clone();
-        let prefix = prefix.to_owned();
-        Ok(blocking(move || {
-            let mut out = Vec::new();
-            let mut dirs = vec![this.objects.clone()];
-            while let Some(dir) = dirs.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    other => other?,
-                };
-                for entry in entries {
-                    let entry = entry?;
-                    let file_type = entry.file_type()?;
-                    let path = entry.path();
-                    if file_type.is_dir() {
-                        dirs.push(path);
-                    } else if file_type.is_file()
-                        && let Some(key) = this.key_for(&path)
-                        && key.as_str().starts_with(&prefix)
-                    {
-                        let meta = entry.metadata()?;
-                        out.push(ObjectMeta { key, size: meta.len(), last_modified: meta.modified()? });
-                    }
+    fn list(&self, prefix: &str) -> ObjectStream {
+        // A blocking walk feeds a bounded channel: memory stays bounded however many files there
+        // are, and the walk stops when the reader drops the stream.
+        enum State {
+            Start(LocalStorage, String),
+            Reading(tokio::sync::mpsc::Receiver<Result<ObjectMeta, StorageError>>),
+        }
+        futures::stream::unfold(State::Start(self.clone(), prefix.to_owned()), |state| async move {
+            let mut rx = match state {
+                State::Start(this, prefix) => {
+                    let (tx, rx) = tokio::sync::mpsc::channel(LIST_BATCH);
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(err) = this.walk(&prefix, &tx) {
+                            let _ = tx.blocking_send(Err(err.into()));
+                        }
+                    });
+                    rx
                 }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
+                State::Reading(rx) => rx,
+            };
+            let item = rx.recv().await?;
+            Some((item, State::Reading(rx)))
         })
-        .await?)
+        .boxed()
     }
 
     async fn purge_incomplete(&self, older_than: Duration) -> Result<u64, StorageError> {

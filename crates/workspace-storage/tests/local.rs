@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use workspace_core::{BlobKey, InMemoryStorage, Storage, WorkspaceStorageBackend};
 use workspace_storage::{LocalStorage, conformance};
 
@@ -53,7 +54,7 @@ async fn a_crash_mid_write_leaves_only_a_temp_file_that_is_never_listed_and_is_p
     // What a process killed mid-write leaves behind: a temp file, nothing under objects/.
     std::fs::write(dir.path().join("tmp/deadbeef"), b"half a file").unwrap();
     local.put(&BlobKey::parse("workspaces/w/done").unwrap(), conformance::body_of(b"x", 1)).await.unwrap();
-    let listed = local.list("").await.unwrap();
+    let listed: Vec<_> = local.list("").try_collect().await.unwrap();
     assert_eq!(listed.len(), 1, "only completed objects are listed: {listed:?}");
     assert_eq!(local.purge_incomplete(Duration::from_secs(3600)).await.unwrap(), 0, "young leftovers are kept");
     assert_eq!(local.purge_incomplete(Duration::ZERO).await.unwrap(), 1);

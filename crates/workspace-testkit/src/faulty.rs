@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use workspace_core::{
-    BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, Storage, StorageError, WorkspaceStorageBackend,
+    BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, Storage, StorageError, WorkspaceStorageBackend,
 };
 
 /// Switches of a [`FaultyStorage`]; flip them while a test runs.
@@ -30,6 +30,8 @@ pub struct Faults {
     pub release: Notify,
     /// Signalled when a held put has stored its object and is waiting.
     pub held: Notify,
+    /// Every call hangs (storage unreachable and silent): only a deadline ends it.
+    pub hang: AtomicBool,
     /// Random faults, in permille per call: a put fails before, during (after a random number of
     /// bytes) or after storing; a delete fails; every call may be delayed up to 20 ms.
     pub chaos_permille: AtomicU32,
@@ -57,6 +59,13 @@ impl Faults {
         permille > 0 && rand::random_range(0..1000) < permille
     }
 
+    /// Never returns while `hang` is set.
+    async fn maybe_hang(&self) {
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// A random short delay when chaos is on.
     async fn jitter(&self) {
         if self.chaos_permille.load(Ordering::Relaxed) > 0 {
@@ -76,6 +85,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn put(&self, key: &BlobKey, body: BodyStream) -> Result<u64, StorageError> {
+        self.faults.maybe_hang().await;
         self.faults.jitter().await;
         let chaos = self.faults.roll();
         let chaos_kind = rand::random_range(0..3u8);
@@ -116,6 +126,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<GetResult, StorageError> {
+        self.faults.maybe_hang().await;
         self.faults.jitter().await;
         if self.faults.roll() {
             return Err(injected("get"));
@@ -124,6 +135,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        self.faults.maybe_hang().await;
         self.faults.jitter().await;
         if self.faults.fail_deletes.load(Ordering::SeqCst) || self.faults.roll() {
             return Err(injected("delete"));
@@ -135,12 +147,21 @@ impl WorkspaceStorageBackend for FaultyStorage {
         self.inner.head(key).await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
-        self.inner.list(prefix).await
+    fn list(&self, prefix: &str) -> ObjectStream {
+        self.inner.list(prefix)
+    }
+
+    async fn download_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        self.inner.download_url(key, expires_in).await
     }
 
     async fn purge_incomplete(&self, older_than: Duration) -> Result<u64, StorageError> {
         self.inner.purge_incomplete(older_than).await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.faults.maybe_hang().await;
+        self.inner.ping().await
     }
 }
 

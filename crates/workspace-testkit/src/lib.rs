@@ -12,16 +12,17 @@
 
 mod faulty;
 mod gcs_key;
+mod invariants;
 
 use std::sync::OnceLock;
 
 use sea_orm::{ConnectionTrait, Database, DbBackend};
-use workspace_core::{Db, InMemoryStorage, Storage};
-use workspace_migrations::{Migrator, MigratorTrait};
+use workspace_core::{Db, InMemoryStorage, Settings, Storage, Workspaces};
 use workspace_storage::{GcsCredentials, GcsStorage, LocalStorage};
 
 pub use faulty::{CountingBody, Faults, FaultyStorage};
 pub use gcs_key::{GCS_TEST_CLIENT_EMAIL, ServiceAccountKey, gcs_service_account_key};
+pub use invariants::Snapshot;
 
 /// Default admin URL for the test PostgreSQL server.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -53,6 +54,12 @@ pub struct TestEnv {
 impl TestEnv {
     /// Builds the world, or `None` when PostgreSQL is unavailable outside CI.
     pub async fn new(kind: DbKind) -> Option<Self> {
+        Self::migrated(kind, None).await
+    }
+
+    /// Builds the world with only the first `steps` migrations applied (all when `None`): for
+    /// tests of the migrations themselves.
+    pub async fn migrated(kind: DbKind, steps: Option<u32>) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let (db, pg) = match kind {
             DbKind::Sqlite => {
@@ -64,7 +71,13 @@ impl TestEnv {
                 (Db::connect(&pg.url).await.unwrap(), Some(pg))
             }
         };
-        Migrator::up(db.conn(), None).await.unwrap();
+        match steps {
+            None => workspace_migrations::migrate(db.conn()).await.unwrap(),
+            Some(steps) => {
+                use workspace_migrations::MigratorTrait;
+                workspace_migrations::Migrator::up(db.conn(), Some(steps)).await.unwrap();
+            }
+        }
         let (storage, storage_env) = match std::env::var("WS_TEST_STORAGE").as_deref() {
             Ok("memory") => {
                 (Storage::new(InMemoryStorage::new()), vec![("WS_STORAGE_BACKEND".into(), "memory".into())])
@@ -92,6 +105,16 @@ impl TestEnv {
             }
         };
         Some(Self { db, storage, storage_env, kind, _dir: dir, pg })
+    }
+
+    /// The workspaces over this test's database and storage, with default settings.
+    pub fn workspaces(&self) -> Workspaces {
+        self.workspaces_with(Settings::default())
+    }
+
+    /// The workspaces over this test's database and storage, with `settings`.
+    pub fn workspaces_with(&self, settings: Settings) -> Workspaces {
+        Workspaces::new(self.db.clone(), self.storage.clone(), settings).unwrap()
     }
 
     /// Makes every insert of a file row named `name` fail inside the database (a trigger), to

@@ -6,9 +6,8 @@
 
 use anyhow::Context;
 use serde_json::json;
-use workspace_core::{Db, SessionId, Storage, UserId, WorkspaceManager};
+use workspace_core::{Db, SessionId, Settings, Storage, UserId, Workspaces};
 use workspace_exec::{ExecConfig, ExecEnv, ExecutionContext, GraphExecId, GraphRun};
-use workspace_migrations::{Migrator, MigratorTrait};
 use workspace_storage::LocalStorage;
 
 #[tokio::main]
@@ -18,10 +17,11 @@ async fn main() -> anyhow::Result<()> {
 
     // The executor's world: a database, storage, and the execution environment.
     let db = Db::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display())).await?;
-    Migrator::up(db.conn(), None).await?;
+    workspace_migrations::migrate(db.conn()).await?;
     let storage = Storage::new(LocalStorage::new(dir.path().join("blobs"))?);
     let user = UserId::new("demo-user")?;
-    let workspace = WorkspaceManager::for_user(db, storage, user.clone(), Some(SessionId::new("demo")?)).await?;
+    let workspaces = Workspaces::new(db, storage, Settings::default())?;
+    let workspace = workspaces.manager(&user, Some(SessionId::new("demo")?)).await?;
     let env = ExecEnv::new(ExecConfig::new(dir.path().join("tmp")));
     let registry = workspace_examples::registry(None)?;
 
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
 
     env.cleanup(&exec_id).await?;
     println!("stored in the workspace:");
-    for file in workspace.list_files(None, false, 100, None).await?.files {
+    for file in workspace.list(workspace_core::ListOptions::default()).await?.files {
         println!("  {}  {}  {} bytes  {}", file.path, file.mime_type, file.size_bytes, file.uri());
     }
     Ok(())

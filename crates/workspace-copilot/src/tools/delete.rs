@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use workspace_core::Precondition;
 
-use super::{file_json, file_selector_properties, parse_args, resolve_file};
+use super::{file_json, file_selector_properties, parse_args, resolve_ref};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -41,8 +42,8 @@ impl Tool for DeleteFileTool {
 
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
-        let info = resolve_file(ctx, args.file_id.as_deref(), args.path.as_deref()).await?;
-        ctx.manager().delete_file(info.id).await?;
+        let target = resolve_ref(ctx, args.file_id.as_deref(), args.path.as_deref())?;
+        let info = ctx.manager().delete(target, Precondition::None).await?;
         Ok(json!({ "deleted": true, "file": file_json(&info) }))
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use workspace_core::ListOptions;
 
 use super::{file_json, parse_args};
 use crate::error::ToolError;
@@ -62,9 +63,11 @@ impl Tool for ListFilesTool {
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let page = ctx
-            .manager()
-            .list_files(args.path_prefix.as_deref(), args.include_all_sessions, limit, args.cursor.as_deref())
+        let manager = ctx.manager();
+        let prefix =
+            args.path_prefix.as_deref().map(|p| manager.resolve_prefix(p, args.include_all_sessions)).transpose()?;
+        let page = manager
+            .list(ListOptions { prefix, include_all_sessions: args.include_all_sessions, limit, cursor: args.cursor })
             .await?;
         Ok(json!({
             "files": page.files.iter().map(file_json).collect::<Vec<_>>(),

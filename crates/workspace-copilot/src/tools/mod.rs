@@ -10,7 +10,7 @@ mod write;
 use std::str::FromStr;
 
 use serde_json::{Value, json};
-use workspace_core::{FileId, FileInfo, WorkspaceUri};
+use workspace_core::{FileId, FileInfo, FileRef, WorkspaceUri};
 
 pub use delete::DeleteFileTool;
 pub use list::ListFilesTool;
@@ -27,7 +27,7 @@ pub fn file_json(info: &FileInfo) -> Value {
         "id": info.id.to_string(),
         "name": info.name,
         "path": info.path,
-        "mime_type": info.mime_type,
+        "mime_type": info.mime_type.to_string(),
         "size_bytes": info.size_bytes,
         "uri": info.uri().to_string(),
         "source": info.source,
@@ -54,18 +54,14 @@ fn file_selector_properties() -> Value {
     })
 }
 
-/// Finds the live file named by exactly one of `file_id` and `path`.
-async fn resolve_file(ctx: &ToolContext, file_id: Option<&str>, path: Option<&str>) -> Result<FileInfo, ToolError> {
-    let manager = ctx.manager();
+/// The file named by exactly one of `file_id` (a UUID or a `workspace://` reference) and `path`.
+fn resolve_ref(ctx: &ToolContext, file_id: Option<&str>, path: Option<&str>) -> Result<FileRef, ToolError> {
     match (file_id, path) {
         (Some(_), Some(_)) => Err(ToolError::invalid_input("give either `file_id` or `path`, not both")),
         (None, None) => Err(ToolError::invalid_input("give `file_id` or `path` to name the file")),
-        (None, Some(path)) => Ok(manager.get_file_info_by_path(path).await?),
+        (None, Some(path)) => Ok(FileRef::Path(ctx.manager().resolve_path(path)?)),
         (Some(id), None) if WorkspaceUri::is_workspace_uri(id) => {
-            match WorkspaceUri::parse(id).map_err(|e| ToolError::invalid_input(e.to_string()))? {
-                WorkspaceUri::File { id, .. } => Ok(manager.get_file_info(id).await?),
-                WorkspaceUri::Path(path) => Ok(manager.get_file_info_by_path(path.as_str()).await?),
-            }
+            Ok(WorkspaceUri::parse(id).map_err(|e| ToolError::invalid_input(e.to_string()))?.into())
         }
         (Some(id), None) => {
             let id = FileId::from_str(id.trim()).map_err(|_| {
@@ -74,7 +70,7 @@ async fn resolve_file(ctx: &ToolContext, file_id: Option<&str>, path: Option<&st
                     id.chars().take(64).collect::<String>()
                 ))
             })?;
-            Ok(manager.get_file_info(id).await?)
+            Ok(FileRef::Id(id))
         }
     }
 }

@@ -11,9 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use workspace_core::{ByteRange, FileInfo, WorkspaceManager};
+use workspace_core::{ByteRange, FileInfo, Opened};
 
-use super::{file_json, file_selector_properties, parse_args, resolve_file};
+use super::{file_json, file_selector_properties, parse_args, resolve_ref};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 use crate::text::{self, CharSlicer, MAX_INLINE_BYTES, PREVIEW_CHARS, SNIFF_BYTES};
@@ -83,12 +83,13 @@ impl Tool for ReadFileTool {
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
         let manager = ctx.manager();
-        let info = resolve_file(ctx, args.file_id.as_deref(), args.path.as_deref()).await?;
-        let meta = file_json(&info);
+        let opened = manager.open(resolve_ref(ctx, args.file_id.as_deref(), args.path.as_deref())?).await?;
+        let info = &opened.info;
+        let meta = file_json(info);
         let uri = info.uri().to_string();
 
         if args.force_download_url {
-            let url = manager.get_download_url(info.id, DOWNLOAD_URL_TTL).await?;
+            let url = manager.download_url(info, DOWNLOAD_URL_TTL).await?;
             let message = if url.is_some() {
                 "a direct download link valid for one hour"
             } else {
@@ -105,8 +106,8 @@ impl Tool for ReadFileTool {
             )),
         };
         let small = info.size_bytes <= MAX_INLINE_BYTES as u64;
-        let head = if small { read_all(manager, &info).await? } else { read_head(manager, &info, SNIFF_BYTES).await? };
-        let is_text = is_text(&info, &head, small);
+        let head = if small { read_all(&opened).await? } else { read_head(&opened, SNIFF_BYTES).await? };
+        let is_text = is_text(info, &head, small);
 
         match (is_text, slice) {
             (true, Some((offset, length))) => {
@@ -115,7 +116,7 @@ impl Tool for ReadFileTool {
                     let done = slicer.push(&head).map_err(not_text)?;
                     slicer.finish(!done).map_err(not_text)?
                 } else {
-                    read_slice(manager, &info, offset, length).await?
+                    read_slice(&opened, offset, length).await?
                 };
                 let next_offset = slice.more.unwrap_or(false).then_some(slice.offset + slice.chars);
                 Ok(json!({
@@ -130,7 +131,7 @@ impl Tool for ReadFileTool {
             }
             (true, None) if small => match String::from_utf8(head.to_vec()) {
                 Ok(content) => Ok(json!({"file": meta, "uri": uri, "content": content})),
-                Err(_) => Ok(binary_result(meta, uri, &info)),
+                Err(_) => Ok(binary_result(meta, uri, info)),
             },
             (true, None) => Ok(json!({
                 "file": meta,
@@ -147,17 +148,17 @@ impl Tool for ReadFileTool {
                 "`offset`/`length` read slices of text files; {} is {} (binary)",
                 info.path, info.mime_type
             ))),
-            (false, None) if small && workspace_core::mime::essence(&info.mime_type).starts_with("image/") => {
-                let mime = workspace_core::mime::essence(&info.mime_type);
+            (false, None) if small && info.mime_type.type_() == mime::IMAGE => {
+                let mime = info.mime_type.essence_str();
                 Ok(json!({"file": meta, "uri": uri, "mime_type": mime, "content_base64": STANDARD.encode(&head)}))
             }
-            (false, None) => Ok(binary_result(meta, uri, &info)),
+            (false, None) => Ok(binary_result(meta, uri, info)),
         }
     }
 }
 
 fn binary_result(meta: Value, uri: String, info: &FileInfo) -> Value {
-    let why = if workspace_core::mime::essence(&info.mime_type).starts_with("image/") {
+    let why = if info.mime_type.type_() == mime::IMAGE {
         "an image over the 32 KiB inline limit"
     } else {
         "binary content, which is not shown"
@@ -186,20 +187,21 @@ fn is_text(info: &FileInfo, head: &[u8], complete: bool) -> bool {
     }
     let plausible =
         if complete { std::str::from_utf8(head).is_ok() && !head.contains(&0) } else { text::looks_like_text(head) };
-    (text::is_text_mime(&info.mime_type) || text::is_unknown_mime(&info.mime_type)) && plausible
+    (text::is_text_mime(info.mime_type.as_ref()) || text::is_unknown_mime(info.mime_type.as_ref())) && plausible
 }
 
-async fn read_all(manager: &WorkspaceManager, info: &FileInfo) -> Result<Vec<u8>, ToolError> {
-    read_head(manager, info, MAX_INLINE_BYTES).await
+async fn read_all(opened: &Opened) -> Result<Vec<u8>, ToolError> {
+    read_head(opened, MAX_INLINE_BYTES).await
 }
 
 /// The first `max` bytes of a file (fewer when the file is shorter).
-async fn read_head(manager: &WorkspaceManager, info: &FileInfo, max: usize) -> Result<Vec<u8>, ToolError> {
-    if info.size_bytes == 0 {
+async fn read_head(opened: &Opened, max: usize) -> Result<Vec<u8>, ToolError> {
+    let size = opened.info.size_bytes;
+    if size == 0 {
         return Ok(Vec::new());
     }
-    let get = manager.open_read_info(info, Some(ByteRange::Bounded { start: 0, end: max as u64 })).await?;
-    let mut out = Vec::with_capacity(max.min(info.size_bytes as usize));
+    let get = opened.read(Some(ByteRange::Bounded { start: 0, end: max as u64 })).await?;
+    let mut out = Vec::with_capacity(max.min(usize::try_from(size).unwrap_or(usize::MAX)));
     let mut stream = get.stream;
     while let Some(chunk) = stream.try_next().await.map_err(workspace_core::WorkspaceError::from)? {
         let room = max - out.len();
@@ -213,13 +215,8 @@ async fn read_head(manager: &WorkspaceManager, info: &FileInfo, max: usize) -> R
 
 /// Characters `offset..offset + length` of a large text file, streamed from the start and
 /// stopping as soon as the slice is complete.
-async fn read_slice(
-    manager: &WorkspaceManager,
-    info: &FileInfo,
-    offset: usize,
-    length: usize,
-) -> Result<text::Slice, ToolError> {
-    let get = manager.open_read_info(info, None).await?;
+async fn read_slice(opened: &Opened, offset: usize, length: usize) -> Result<text::Slice, ToolError> {
+    let get = opened.read(None).await?;
     let mut stream = get.stream;
     let mut slicer = CharSlicer::new(offset, length, MAX_INLINE_BYTES);
     while let Some(chunk) = stream.try_next().await.map_err(workspace_core::WorkspaceError::from)? {

@@ -18,8 +18,7 @@ impl Harness {
         let tmp = tempfile::tempdir().unwrap();
         let exec = ExecEnv::new(ExecConfig::new(tmp.path()));
         let blocks = workspace_examples::registry(None).unwrap();
-        let copilot =
-            Copilot::new(env.db.clone(), env.storage.clone(), blocks, exec, workspace_core::Limits::default()).unwrap();
+        let copilot = Copilot::new(env.workspaces(), blocks, exec).unwrap();
         Self { copilot, env, tmp }
     }
 
@@ -35,9 +34,7 @@ impl Harness {
 
     /// A manager for alice's workspace outside any session, to check what the tools did.
     pub async fn manager(&self) -> WorkspaceManager {
-        WorkspaceManager::for_user(self.env.db.clone(), self.env.storage.clone(), UserId::new("alice").unwrap(), None)
-            .await
-            .unwrap()
+        self.copilot.workspaces().manager(&UserId::new("alice").unwrap(), None).await.unwrap()
     }
 }
 

@@ -1,5 +1,8 @@
-//! sea-orm entities for the two tables of SPEC §3. The schema itself (including the partial
-//! unique index on live paths) is created by the `workspace-migrations` crate.
+//! sea-orm entities of the schema (SPEC §3, §13, §16). The schema itself (the partial unique
+//! index on live paths, the content foreign key, the other indexes) is created by the
+//! `workspace-migrations` crate.
 
 pub mod user_workspace;
 pub mod user_workspace_file;
+pub mod workspace_content;
+pub mod workspace_event;

@@ -16,6 +16,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change of the row.
     pub updated_at: DateTimeUtc,
+    /// Bytes of current, non-trashed files.
+    pub live_bytes: i64,
+    /// Bytes of history: versions and trashed files.
+    pub history_bytes: i64,
+    /// Number of current, non-trashed files.
+    pub file_count: i64,
+    /// The last change-feed event id handed out in this workspace.
+    pub event_seq: i64,
 }
 
 /// Relations of a workspace.

@@ -34,10 +34,10 @@ pub struct DownloadQuery {
 }
 
 /// Types a browser may show inline without running anything.
-fn inline_safe(mime: &str) -> bool {
-    let essence = workspace_core::mime::essence(mime);
+fn inline_safe(mime: &mime::Mime) -> bool {
+    let essence = mime.essence_str();
     matches!(
-        essence.as_str(),
+        essence,
         "image/png"
             | "image/jpeg"
             | "image/gif"
@@ -72,9 +72,7 @@ async fn resolve_caller(
         if !state.config().links.verify(workspace, id, expires, sig, now) {
             return Err(ApiError::BadLink);
         }
-        let manager = WorkspaceManager::for_workspace(state.db().clone(), state.storage().clone(), workspace)
-            .await
-            .map_err(|_| ApiError::BadLink)?;
+        let manager = state.workspaces().manager_for_workspace(workspace).await.map_err(|_| ApiError::BadLink)?;
         return Ok((manager, Caller::Link { expires }));
     }
     let user = authenticate(headers, state.jwt())?;
@@ -135,9 +133,10 @@ pub async fn download_file(
         }
     };
     let (manager, caller) = resolve_caller(&state, &request_headers, &query, id).await?;
-    let info = manager.get_file_info(id).await?;
+    let opened = manager.open(id).await?;
+    let info = &opened.info;
     let etag = format!("\"{}\"", info.checksum);
-    let mut headers = common_headers(&info, &etag, &caller);
+    let mut headers = common_headers(info, &etag, &caller);
 
     let header_str = |name: header::HeaderName| request_headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(inm) = header_str(header::IF_NONE_MATCH)
@@ -147,7 +146,7 @@ pub async fn download_file(
     }
 
     if state.config().redirect_downloads
-        && let Some(url) = manager.get_download_url(id, std::time::Duration::from_secs(300)).await?
+        && let Some(url) = manager.download_url(info, std::time::Duration::from_secs(300)).await?
     {
         insert(&mut headers, header::LOCATION, &url);
         return Ok((StatusCode::FOUND, headers).into_response());
@@ -157,15 +156,15 @@ pub async fn download_file(
     let range_allowed = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
     let range = header_str(header::RANGE).filter(|_| range_allowed).and_then(parse_range);
 
-    let get = manager.open_read_info(&info, range).await?;
+    let get = opened.read(range).await?;
     let safe = inline_safe(&info.mime_type);
     let disposition = if safe { requested } else { Disposition::Attachment };
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(disposition, &info.name));
-    if workspace_core::mime::essence(&info.mime_type) != "application/pdf" {
+    if info.mime_type.essence_str() != "application/pdf" {
         // Chrome's PDF viewer refuses sandboxed documents; PDFs run no script of ours either way.
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     }
-    insert(&mut headers, header::CONTENT_TYPE, &info.mime_type);
+    insert(&mut headers, header::CONTENT_TYPE, info.mime_type.as_ref());
     let length = get.range.end - get.range.start;
     insert(&mut headers, header::CONTENT_LENGTH, &length.to_string());
     let status = if range.is_some() {

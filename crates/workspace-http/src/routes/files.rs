@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use workspace_core::{FileInfo, FileSource, SessionId};
+use workspace_core::{FileInfo, FileSource, ListOptions, Precondition, SessionId};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
@@ -46,6 +46,17 @@ pub struct FileInfoResponse {
     pub uri: String,
     /// The authenticated download route.
     pub download_url: String,
+    /// 1 for a file's first version, increasing with each overwrite.
+    pub version: u32,
+    /// Whether this is the current version of its file (an older version's id keeps naming its
+    /// bytes while the version is kept).
+    pub is_current: bool,
+    /// For an older version: the id of the current one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_id: Option<uuid::Uuid>,
+    /// For a file in the trash: when it was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<FileInfo> for FileInfoResponse {
@@ -55,10 +66,10 @@ impl From<FileInfo> for FileInfoResponse {
         Self {
             id: info.id.as_uuid(),
             name: info.name,
-            path: info.path,
-            mime_type: info.mime_type,
+            path: info.path.to_string(),
+            mime_type: info.mime_type.to_string(),
             size_bytes: info.size_bytes,
-            checksum: info.checksum,
+            checksum: info.checksum.to_string(),
             metadata: info.metadata,
             source: source_name(info.source).to_owned(),
             source_session_id: info.source_session_id,
@@ -67,6 +78,10 @@ impl From<FileInfo> for FileInfoResponse {
             updated_at: info.updated_at,
             uri,
             download_url,
+            version: info.version,
+            is_current: info.is_current,
+            current_id: info.current_id.map(|id| id.as_uuid()),
+            deleted_at: info.deleted_at,
         }
     }
 }
@@ -118,13 +133,15 @@ pub async fn list_files(
 ) -> Result<Json<FileListResponse>, ApiError> {
     let session = session_of(query.session_id.as_deref())?;
     let manager = state.manager(&user, session).await?;
+    let prefix =
+        query.path_prefix.as_deref().map(|p| manager.resolve_prefix(p, query.include_all_sessions)).transpose()?;
     let page = manager
-        .list_files(
-            query.path_prefix.as_deref(),
-            query.include_all_sessions,
-            query.limit.unwrap_or(100),
-            query.cursor.as_deref(),
-        )
+        .list(ListOptions {
+            prefix,
+            include_all_sessions: query.include_all_sessions,
+            limit: query.limit.unwrap_or(100),
+            cursor: query.cursor,
+        })
         .await?;
     Ok(Json(FileListResponse {
         files: page.files.into_iter().map(Into::into).collect(),
@@ -142,7 +159,7 @@ pub async fn get_file(
     Path(id): Path<String>,
 ) -> Result<Json<FileInfoResponse>, ApiError> {
     let id = parse_file_id(&id)?;
-    let info = state.manager(&user, None).await?.get_file_info(id).await?;
+    let info = state.manager(&user, None).await?.lookup(id).await?;
     Ok(Json(info.into()))
 }
 
@@ -156,6 +173,6 @@ pub async fn delete_file(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_file_id(&id)?;
-    state.manager(&user, None).await?.delete_file(id).await?;
+    state.manager(&user, None).await?.delete(id, Precondition::None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

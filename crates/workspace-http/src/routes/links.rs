@@ -51,7 +51,7 @@ pub async fn create_link(
         return Err(ApiError::BadRequest("invalid_input", format!("`expires_in` must be between 1 and {max} seconds")));
     }
     let manager = state.manager(&user, None).await?;
-    let info = manager.get_file_info(id).await?;
+    let info = manager.lookup(id).await?;
     let expires_at = chrono::Utc::now().timestamp() + i64::try_from(ttl).unwrap_or(i64::MAX / 2);
     let sig = state.config().links.sign(manager.workspace_id(), info.id, expires_at);
     let url =

@@ -108,20 +108,6 @@ fn file_stream(field: Field<'static>, multipart: Multipart<'static>) -> BodyStre
     .boxed()
 }
 
-/// Reads (and drops) the start of a refused request's body, so a client still sending a small
-/// upload reads the refusal instead of a reset connection. Bounded in bytes and time.
-async fn drain_briefly(body: Body) {
-    const MAX_DRAIN: usize = 1024 * 1024;
-    let mut stream = body.into_data_stream();
-    let mut drained = 0;
-    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(1), stream.next()).await {
-        drained += chunk.len();
-        if drained > MAX_DRAIN {
-            break;
-        }
-    }
-}
-
 /// Uploads a file (multipart/form-data, streamed).
 #[utoipa::path(post, path = "/api/workspace/files", params(UploadQuery), security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
@@ -136,10 +122,8 @@ pub async fn upload_file(
     body: Body,
 ) -> Result<Response, ApiError> {
     // Held until the upload ends, fails or the client goes away (the handler future is dropped).
-    let Some(_slot) = state.try_start_upload(&user) else {
-        drain_briefly(body).await;
-        return Err(ApiError::TooManyUploads(state.request_limits().max_concurrent_uploads));
-    };
+    // Waits in line for a free slot first; a refusal is read by the client (see `serve`).
+    let _slot = state.upload_slot(&user).await?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| ApiError::UnsupportedMediaType("expected a multipart/form-data body with a boundary".into()))?;
@@ -186,7 +170,7 @@ pub async fn upload_file(
     if let Some(mime) = declared {
         new = new.with_mime_type(mime);
     }
-    let info = manager.write_file(new, file_stream(file, multipart)).await?;
+    let info = manager.write(new, file_stream(file, multipart)).await?;
     state.metrics().file_written(info.size_bytes);
     let location = HeaderValue::from_str(&format!("/api/workspace/files/{}", info.id)).ok();
     let mut response = (StatusCode::CREATED, Json(FileInfoResponse::from(info))).into_response();

@@ -12,11 +12,15 @@ use crate::state::AppState;
 /// Usage of a workspace.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UsageResponse {
-    /// Bytes of live files.
+    /// Bytes counted against the quota: current files and history.
     pub used_bytes: u64,
+    /// Bytes of current files.
+    pub live_bytes: u64,
+    /// Bytes of versions and trashed files (purged, oldest first, when a write needs the room).
+    pub history_bytes: u64,
     /// The quota.
     pub limit_bytes: u64,
-    /// Live files.
+    /// Current files.
     pub file_count: u64,
 }
 
@@ -27,6 +31,8 @@ pub async fn usage(State(state): State<AppState>, AuthUser(user): AuthUser) -> R
     let usage = state.manager(&user, None).await?.usage().await?;
     Ok(Json(UsageResponse {
         used_bytes: usage.used_bytes,
+        live_bytes: usage.live_bytes,
+        history_bytes: usage.history_bytes,
         limit_bytes: usage.limit_bytes,
         file_count: usage.file_count,
     }))

@@ -6,8 +6,8 @@ pub mod python;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use workspace_core::{Limits, UserId};
-use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner};
+use workspace_core::{Limits, Settings, UserId, Workspaces};
+use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner, RequestLimits};
 use workspace_testkit::TestEnv;
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret";
@@ -21,14 +21,19 @@ pub struct Server {
     jwt: JwtConfig,
 }
 
-pub fn api_config(limits: Limits) -> ApiConfig {
+pub fn api_config(request_limits: RequestLimits) -> ApiConfig {
     ApiConfig {
         jwt: JwtConfig::new(SECRET, Some(AUDIENCE.into())).unwrap(),
         links: LinkSigner::new(b"link-secret-link-secret").unwrap(),
-        limits,
         max_link_ttl: Duration::from_secs(3600),
         redirect_downloads: false,
+        request_limits,
     }
+}
+
+/// The workspaces over `storage` and the test's database, with `limits`.
+pub fn workspaces(env: &TestEnv, storage: workspace_core::Storage, limits: Limits) -> Workspaces {
+    Workspaces::new(env.db.clone(), storage, Settings { limits, ..Settings::default() }).unwrap()
 }
 
 /// reqwest is built without a TLS provider of its own; tests only speak plain HTTP, but the client
@@ -66,10 +71,8 @@ impl Server {
     /// A server on `storage` (for example a fault-injecting wrapper of the test's backend).
     pub async fn with_storage(env: TestEnv, storage: workspace_core::Storage, limits: Limits) -> Self {
         install_crypto();
-        // Load tests run many clients as one user: no per-user upload cap here (tests/limits.rs
-        // tests the cap).
-        let state = AppState::new(env.db.clone(), storage, api_config(limits))
-            .with_request_limits(workspace_http::RequestLimits { max_concurrent_uploads: 1024, ..Default::default() });
+        // The server's defaults, upload slots included: many clients of one user wait in line.
+        let state = AppState::new(workspaces(&env, storage, limits), api_config(RequestLimits::default()), None);
         let addr = serve(state).await;
         Self {
             base: format!("http://{addr}"),

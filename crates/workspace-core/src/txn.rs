@@ -1,0 +1,228 @@
+//! `WriteTxn`: the one shape every change of a workspace takes. It begins a write transaction,
+//! locks the workspace (its row `FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` write
+//! lock), and reads its durable counters. The change then adjusts the counters, stages its
+//! events and releases the content its purged rows referred to; `commit` writes all of that in
+//! the same transaction and only then hands back the blobs that became unreferenced, for
+//! deletion after the commit. Side effects are tied to the transaction, not driven by hand.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::entity::{user_workspace, user_workspace_file as file, workspace_content as content, workspace_event};
+use crate::error::{Result, WorkspaceError};
+use crate::events::{Event, PendingEvent};
+use crate::ids::{ContentId, WorkspaceId};
+use crate::model::Usage;
+use crate::storage::BlobKey;
+
+/// A workspace's durable counters (SPEC §13), as stored on its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Counters {
+    pub live_bytes: u64,
+    pub history_bytes: u64,
+    pub file_count: u64,
+    pub event_seq: u64,
+}
+
+impl Counters {
+    fn of(row: &user_workspace::Model) -> Self {
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        Self {
+            live_bytes: u(row.live_bytes),
+            history_bytes: u(row.history_bytes),
+            file_count: u(row.file_count),
+            event_seq: u(row.event_seq),
+        }
+    }
+
+    /// Reads the counters without locking (for sizing an upload before its transaction).
+    pub async fn read<C: ConnectionTrait>(conn: &C, workspace: WorkspaceId) -> Result<Self> {
+        let row = user_workspace::Entity::find_by_id(workspace.as_uuid())
+            .one(conn)
+            .await?
+            .ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
+        Ok(Self::of(&row))
+    }
+
+    /// The usage these counters describe under `quota`.
+    pub fn usage(&self, quota: u64) -> Usage {
+        Usage {
+            used_bytes: self.live_bytes + self.history_bytes,
+            live_bytes: self.live_bytes,
+            history_bytes: self.history_bytes,
+            limit_bytes: quota,
+            file_count: self.file_count,
+        }
+    }
+
+    /// A current file of `size` bytes became history.
+    pub fn became_history(&mut self, size: u64) {
+        self.live_bytes = self.live_bytes.saturating_sub(size);
+        self.history_bytes += size;
+        self.file_count = self.file_count.saturating_sub(1);
+    }
+
+    /// A history row of `size` bytes became a current file.
+    pub fn became_live(&mut self, size: u64) {
+        self.history_bytes = self.history_bytes.saturating_sub(size);
+        self.live_bytes += size;
+        self.file_count += 1;
+    }
+}
+
+/// What a commit leaves to do.
+#[derive(Debug, Default)]
+pub(crate) struct Committed {
+    /// Blobs no row refers to any more: delete them.
+    pub unreferenced_blobs: Vec<BlobKey>,
+    /// The events the change appended.
+    pub events: Vec<Event>,
+}
+
+/// An open change of one workspace. See the module docs.
+#[derive(Debug)]
+pub(crate) struct WriteTxn {
+    txn: DatabaseTransaction,
+    workspace: WorkspaceId,
+    start: Counters,
+    /// The counters as the change leaves them; adjust them with every row it touches.
+    pub counters: Counters,
+    events: Vec<PendingEvent>,
+    /// Content the change's purged rows referred to, and whether each is a blob.
+    released: BTreeMap<Uuid, bool>,
+    /// The time of the change.
+    pub now: DateTime<Utc>,
+}
+
+impl WriteTxn {
+    /// Begins a change of `workspace`, holding its lock until commit or drop.
+    pub async fn begin(db: &Db, workspace: WorkspaceId) -> Result<Self> {
+        let txn = db.begin_write().await?;
+        let mut query = user_workspace::Entity::find_by_id(workspace.as_uuid());
+        if db.backend() == DbBackend::Postgres {
+            // Serialise changes per workspace: two writers cannot both pass a check only one fits.
+            query = query.lock_exclusive();
+        }
+        let row = query.one(&txn).await?.ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
+        let counters = Counters::of(&row);
+        Ok(Self {
+            txn,
+            workspace,
+            start: counters,
+            counters,
+            events: Vec::new(),
+            released: BTreeMap::new(),
+            now: Utc::now(),
+        })
+    }
+
+    /// The transaction, for the change's own statements.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// The workspace being changed.
+    pub fn workspace(&self) -> WorkspaceId {
+        self.workspace
+    }
+
+    /// Appends an event, committed with the change.
+    pub fn event(&mut self, event: PendingEvent) {
+        self.events.push(event);
+    }
+
+    /// A purged row referred to `content`: if no row refers to it at commit, it goes too.
+    pub fn release(&mut self, content: ContentId, is_blob: bool) {
+        self.released.insert(content.as_uuid(), is_blob);
+    }
+
+    /// Writes the counters, the events and the release of unreferenced content, then commits.
+    /// The returned blobs are no longer referred to by anything: delete them after the commit.
+    pub async fn commit(self) -> Result<Committed> {
+        let Self { txn, workspace, start, counters, events, released, now } = self;
+        let mut committed = Committed::default();
+
+        if !released.is_empty() {
+            let candidates: Vec<Uuid> = released.keys().copied().collect();
+            let still_used: HashSet<Uuid> = file::Entity::find()
+                .select_only()
+                .column(file::Column::ContentId)
+                .distinct()
+                .filter(file::Column::ContentId.is_in(candidates.iter().copied()))
+                .into_tuple::<Uuid>()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .collect();
+            let unused: Vec<Uuid> = candidates.into_iter().filter(|id| !still_used.contains(id)).collect();
+            if !unused.is_empty() {
+                content::Entity::delete_many()
+                    .filter(content::Column::WorkspaceId.eq(workspace.as_uuid()))
+                    .filter(content::Column::Id.is_in(unused.iter().copied()))
+                    .exec(&txn)
+                    .await?;
+                committed.unreferenced_blobs = unused
+                    .into_iter()
+                    .filter(|id| released.get(id).copied().unwrap_or(false))
+                    .map(|id| BlobKey::for_content(workspace, ContentId::from_uuid(id)))
+                    .collect();
+            }
+        }
+
+        let mut seq = counters.event_seq;
+        if !events.is_empty() {
+            let rows: Vec<workspace_event::ActiveModel> = events
+                .into_iter()
+                .map(|e| {
+                    seq += 1;
+                    committed.events.push(Event {
+                        id: seq,
+                        kind: e.kind,
+                        file_id: e.file_id,
+                        path: e.path.clone(),
+                        old_path: e.old_path.clone(),
+                        size_bytes: e.size_bytes,
+                        checksum: e.checksum.to_string(),
+                        at: now,
+                    });
+                    workspace_event::ActiveModel {
+                        workspace_id: Set(workspace.as_uuid()),
+                        id: Set(i64::try_from(seq).unwrap_or(i64::MAX)),
+                        kind: Set(e.kind.as_str().to_owned()),
+                        file_id: Set(e.file_id.as_uuid()),
+                        path: Set(e.path),
+                        old_path: Set(e.old_path),
+                        size_bytes: Set(i64::try_from(e.size_bytes).unwrap_or(i64::MAX)),
+                        checksum: Set(e.checksum.to_string()),
+                        at: Set(now),
+                    }
+                })
+                .collect();
+            workspace_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        }
+
+        let end = Counters { event_seq: seq, ..counters };
+        if end != start {
+            let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            user_workspace::Entity::update_many()
+                .col_expr(user_workspace::Column::LiveBytes, Expr::value(i(end.live_bytes)))
+                .col_expr(user_workspace::Column::HistoryBytes, Expr::value(i(end.history_bytes)))
+                .col_expr(user_workspace::Column::FileCount, Expr::value(i(end.file_count)))
+                .col_expr(user_workspace::Column::EventSeq, Expr::value(i(end.event_seq)))
+                .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
+                .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(committed)
+    }
+}

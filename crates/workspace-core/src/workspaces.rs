@@ -1,0 +1,132 @@
+//! `Workspaces`: the one handle every layer holds (HTTP, tools, executors, the server). It owns
+//! the database, the storage and the settings, remembers which workspace belongs to which user
+//! in a bounded cache, and is the only way to get a [`WorkspaceManager`], so every manager has
+//! the same limits and history policy.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::entity::user_workspace;
+use crate::error::{Result, WorkspaceError};
+use crate::gc::{self, GcOptions, GcReport};
+use crate::ids::{SessionId, UserId, WorkspaceId};
+use crate::manager::WorkspaceManager;
+use crate::model::Settings;
+use crate::storage::Storage;
+
+/// How many user → workspace ids are remembered.
+const ID_CACHE_ENTRIES: usize = 65_536;
+
+/// The workspaces of every user, over one database and one storage. Cheap to clone.
+#[derive(Clone)]
+pub struct Workspaces(Arc<Inner>);
+
+struct Inner {
+    db: Db,
+    storage: Storage,
+    settings: Settings,
+    /// user → workspace, so a request costs no upsert once the workspace is known. Bounded:
+    /// least recently used ids are forgotten (and looked up again when needed).
+    ids: Mutex<hashlink::LruCache<UserId, WorkspaceId>>,
+}
+
+impl fmt::Debug for Workspaces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspaces")
+            .field("db", &self.0.db)
+            .field("storage", &self.0.storage)
+            .field("settings", &self.0.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workspaces {
+    /// The workspaces over `db` and `storage`. Fails when a setting is out of range (the error
+    /// names it).
+    pub fn new(db: Db, storage: Storage, settings: Settings) -> Result<Self> {
+        settings.validate()?;
+        let capacity = NonZeroUsize::new(ID_CACHE_ENTRIES).map_or(1, NonZeroUsize::get);
+        Ok(Self(Arc::new(Inner { db, storage, settings, ids: Mutex::new(hashlink::LruCache::new(capacity)) })))
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+
+    /// The settings every manager applies.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// A manager for `user`'s workspace (created on first use), in `session` if given.
+    pub async fn manager(&self, user: &UserId, session: Option<SessionId>) -> Result<WorkspaceManager> {
+        let workspace = self.workspace_of(user).await?;
+        Ok(WorkspaceManager::new(self.clone(), user.clone(), workspace, session))
+    }
+
+    /// A manager for an existing workspace by id (a signed link names the workspace, not the
+    /// user), outside any session. NotFound when there is no such workspace.
+    pub async fn manager_for_workspace(&self, workspace: WorkspaceId) -> Result<WorkspaceManager> {
+        let row = user_workspace::Entity::find_by_id(workspace.as_uuid())
+            .one(self.db().conn())
+            .await?
+            .ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
+        let user = UserId::new(row.user_id)
+            .map_err(|e| WorkspaceError::InvalidInput(format!("stored user id is invalid: {e}")))?;
+        Ok(WorkspaceManager::new(self.clone(), user, workspace, None))
+    }
+
+    /// The workspace id of `user`, created if missing.
+    pub async fn workspace_of(&self, user: &UserId) -> Result<WorkspaceId> {
+        if let Some(id) = self.0.ids.lock().unwrap_or_else(PoisonError::into_inner).get(user) {
+            return Ok(*id);
+        }
+        let id = get_or_create(self.db(), user).await?;
+        self.0.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(user.clone(), id);
+        Ok(id)
+    }
+
+    /// One garbage collection over every workspace (see [`crate::gc`]).
+    pub async fn gc(&self, options: GcOptions) -> Result<GcReport> {
+        gc::run(self, options).await
+    }
+}
+
+/// The workspace's id for `user`, created if missing. Safe when many callers race: the insert
+/// ignores a conflict on `user_id` and everyone reads back the one row.
+async fn get_or_create(db: &Db, user: &UserId) -> Result<WorkspaceId> {
+    let now = Utc::now();
+    let row = user_workspace::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        live_bytes: Set(0),
+        history_bytes: Set(0),
+        file_count: Set(0),
+        event_seq: Set(0),
+    };
+    user_workspace::Entity::insert(row)
+        .on_conflict(OnConflict::column(user_workspace::Column::UserId).do_nothing().to_owned())
+        .exec_without_returning(db.conn())
+        .await?;
+    let found = user_workspace::Entity::find()
+        .filter(user_workspace::Column::UserId.eq(user.as_str()))
+        .one(db.conn())
+        .await?
+        .ok_or_else(|| WorkspaceError::NotFound(format!("workspace of user {user}")))?;
+    Ok(WorkspaceId::from_uuid(found.id))
+}
