@@ -526,8 +526,36 @@ async fn empty_strings_count_as_absent(env: TestEnv) {
     expect_err(h.call("s1", "run_block", json!({"block_id": ""})).await, "invalid_input");
 }
 
+/// SPEC §9: a quota error tells the model how to recover: which tools to use and how many bytes
+/// must go; following that advice works.
+async fn quota_errors_say_how_to_recover(env: TestEnv) {
+    let h = Harness::with_limits(env, workspace_core::Limits { max_file_size: 4096, quota_bytes: 4096 });
+    let big = h
+        .call("s1", "write_workspace_file", json!({"filename": "big.txt", "content": "x".repeat(4000)}))
+        .await
+        .unwrap();
+    let msg = expect_err(
+        h.call("s1", "write_workspace_file", json!({"filename": "more.txt", "content": "y".repeat(200)})).await,
+        "quota_exceeded",
+    );
+    for needle in [
+        "4000 of its 4096 bytes",
+        "at least 104 bytes",
+        "`workspace_usage`",
+        "`list_workspace_files`",
+        "`delete_workspace_file`",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} in {msg}");
+    }
+    assert_eq!(h.call("s1", "list_workspace_files", json!({})).await.unwrap()["count"], 1, "nothing was written");
+    // Following the advice: delete, then the same write succeeds.
+    h.call("s1", "delete_workspace_file", json!({"file_id": id_of(&big)})).await.unwrap();
+    h.call("s1", "write_workspace_file", json!({"filename": "more.txt", "content": "y".repeat(200)})).await.unwrap();
+}
+
 db_tests!(
     empty_strings_count_as_absent,
+    quota_errors_say_how_to_recover,
     write_then_read_text,
     write_errors,
     large_text_returns_metadata_and_preview,

@@ -15,11 +15,14 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(env: TestEnv) -> Self {
+        Self::with_limits(env, workspace_core::Limits::default())
+    }
+
+    pub fn with_limits(env: TestEnv, limits: workspace_core::Limits) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let exec = ExecEnv::new(ExecConfig::new(tmp.path()));
         let blocks = workspace_examples::registry(None).unwrap();
-        let copilot =
-            Copilot::new(env.db.clone(), env.storage.clone(), blocks, exec, workspace_core::Limits::default()).unwrap();
+        let copilot = Copilot::new(env.db.clone(), env.storage.clone(), blocks, exec, limits).unwrap();
         Self { copilot, env, tmp }
     }
 
