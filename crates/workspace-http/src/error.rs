@@ -79,6 +79,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `message` a client reads for a 4xx answer: the error's own text, except where the
+    /// lower layer's wording names the wrong culprit for an HTTP client.
+    fn client_message(&self) -> String {
+        match self {
+            // The backend's "range not satisfiable for an object" arrives wrapped as a storage
+            // error, but nothing failed in storage: the client asked for bytes the file lacks.
+            Self::Workspace(WorkspaceError::Storage(StorageError::RangeNotSatisfiable { size })) => {
+                let bytes = if *size == 1 { "byte" } else { "bytes" };
+                format!("the requested range is not satisfiable for a file of {size} {bytes}")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -90,7 +106,7 @@ impl IntoResponse for ApiError {
                 _ => "internal error; the server log has details".to_owned(),
             }
         } else {
-            self.to_string()
+            self.client_message()
         };
         let mut response = (status, Json(ErrorBody { error: code.to_owned(), message })).into_response();
         if let Self::Workspace(WorkspaceError::Storage(StorageError::RangeNotSatisfiable { size })) = &self

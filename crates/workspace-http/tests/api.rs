@@ -23,6 +23,7 @@ db_tests!(
     other_users_files_answer_404,
     bad_tokens_answer_401,
     ranges_and_conditional_requests,
+    ranges_of_an_empty_file_are_not_satisfiable,
     hostile_filenames_round_trip_safely,
     active_content_is_never_inline,
     signed_links_work_without_a_header_and_fail_when_tampered,
@@ -341,6 +342,38 @@ async fn ranges_and_conditional_requests(env: TestEnv) {
     assert_eq!(r.status(), 200, "If-Range with another validator sends the whole file");
     let r = s.get("alice", &path).header("range", "bytes=0-9").header("if-range", &etag).send().await.unwrap();
     assert_eq!(r.status(), 206);
+}
+
+/// A preview of an empty file asks for its first bytes: 416 with `bytes */0`, and a message that
+/// says why (the file has no such bytes), not that storage failed.
+async fn ranges_of_an_empty_file_are_not_satisfiable(env: TestEnv) {
+    let s = Server::start(env).await;
+    let info = s.upload_file("alice", "empty.txt", b"").await;
+    assert_eq!(info["size_bytes"], 0);
+    let path = format!("/api/workspace/files/{}/download", info["id"].as_str().unwrap());
+    for range in ["bytes=0-65535", "bytes=0-", "bytes=-1"] {
+        let r = s.get("alice", &path).header("range", range).send().await.unwrap();
+        assert_eq!(r.status(), 416, "{range}");
+        assert_eq!(r.headers()["content-range"], "bytes */0", "{range}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "range_not_satisfiable", "{range}");
+        let message = body["message"].as_str().unwrap();
+        assert_eq!(message, "the requested range is not satisfiable for a file of 0 bytes", "{range}");
+    }
+    // Without a range the empty file downloads as such.
+    let r = s.get("alice", &path).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "0");
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    // The same wording for a file with bytes, where the range lies past its end.
+    let one = s.upload_file("alice", "one.txt", b"1").await;
+    let path = format!("/api/workspace/files/{}/download", one["id"].as_str().unwrap());
+    let r = s.get("alice", &path).header("range", "bytes=5-9").send().await.unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["content-range"], "bytes */1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "the requested range is not satisfiable for a file of 1 byte");
 }
 
 async fn hostile_filenames_round_trip_safely(env: TestEnv) {
