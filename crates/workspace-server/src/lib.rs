@@ -89,8 +89,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gc { retention_hours, grace_minutes } => {
-            let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
-            let storage = config.storage.build().await?;
+            // Migrated like every other command that opens storage, so gc on a fresh database
+            // finds its tables (and scans the bucket) instead of failing on "no such table".
+            let (db, storage) = open(&config).await?;
             let options = GcOptions {
                 retention: Duration::from_secs(retention_hours * 3600),
                 grace: Duration::from_secs(grace_minutes * 60),
