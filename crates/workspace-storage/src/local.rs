@@ -207,7 +207,11 @@ impl WorkspaceStorageBackend for LocalStorage {
                         && let Some(key) = this.key_for(&path)
                         && key.as_str().starts_with(&prefix)
                     {
-                        let meta = entry.metadata()?;
+                        // Deleted since the directory was read (a concurrent delete): not there.
+                        let meta = match entry.metadata() {
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            other => other?,
+                        };
                         out.push(ObjectMeta { key, size: meta.len(), last_modified: meta.modified()? });
                     }
                 }
@@ -225,7 +229,12 @@ impl WorkspaceStorageBackend for LocalStorage {
             let mut removed = 0;
             for entry in std::fs::read_dir(&tmp)? {
                 let entry = entry?;
-                let age = now.duration_since(entry.metadata()?.modified()?).unwrap_or_default();
+                // Renamed into place or removed since the directory was read: not a leftover.
+                let meta = match entry.metadata() {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    other => other?,
+                };
+                let age = now.duration_since(meta.modified()?).unwrap_or_default();
                 if age >= older_than {
                     match std::fs::remove_file(entry.path()) {
                         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
