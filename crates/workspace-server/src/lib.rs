@@ -174,13 +174,22 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 }
 
 /// The chat tools over this database and storage, with the example blocks (image generation
-/// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set).
+/// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set). The blocks' fetcher reaches public
+/// addresses and the `WS_FETCH_ALLOW` ranges; the image block also trusts its own configured
+/// endpoint (`OPENAI_BASE_URL`), and nothing else.
 fn copilot(config: &ServerConfig, db: Db, storage: Storage) -> anyhow::Result<Copilot> {
     let image_gen = (std::env::var_os("OPENAI_API_KEY").is_some() || std::env::var_os("OPENAI_BASE_URL").is_some())
         .then(workspace_examples::ImageGenConfig::from_env);
+    if let Some(image_gen) = &image_gen {
+        // Refuse a base URL that could never be fetched now, not at the first run_block.
+        workspace_exec::Fetcher::default()
+            .trusting_origin(&image_gen.base_url)
+            .with_context(|| format!("OPENAI_BASE_URL={}", image_gen.base_url))?;
+    }
     let blocks = workspace_examples::registry(image_gen)?;
-    let env = ExecEnv::new(ExecConfig::new(std::env::temp_dir()));
-    Ok(Copilot::new(db, storage, blocks, env, config.limits)?)
+    let mut exec = ExecConfig::new(std::env::temp_dir());
+    exec.fetch.allowed_ranges = config.fetch_allow.clone();
+    Ok(Copilot::new(db, storage, blocks, ExecEnv::new(exec), config.limits)?)
 }
 
 /// `mcp`: MCP over stdio. stdout carries only protocol messages; everything else goes to stderr.
