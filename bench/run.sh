@@ -86,7 +86,9 @@ export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_Q
 export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
 # 16 clients of one user upload at once in the small-writes run: lift the per-user upload limit.
 export WS_MAX_CONCURRENT_UPLOADS=64
-unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE MEDIA_GCS_BUCKET_NAME || true
+# Local disk whatever the caller's shell holds (`eval "$(scripts/fake-gcs.sh start)"` exports GCS).
+unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE_BACKEND MEDIA_GCS_BUCKET_NAME \
+  WS_GCS_BUCKET WS_GCS_ENDPOINT WS_GCS_CREDENTIALS || true
 log "starting our server on 127.0.0.1:$OURS_PORT"
 "$SERVER" serve >"$WORK/ours.log" 2>&1 &
 OURS_PID=$!

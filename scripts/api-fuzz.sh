@@ -57,7 +57,9 @@ export WS_JWT_SECRET=api-fuzz-secret-api-fuzz-secret
 # Small limits so the fuzzer reaches the 413 paths quickly.
 export WS_MAX_FILE_SIZE=${WS_MAX_FILE_SIZE:-1MiB}
 export WS_QUOTA_BYTES=${WS_QUOTA_BYTES:-8MiB}
-unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_BACKEND WS_JWT_AUDIENCE SUPABASE_JWT_SECRET
+# Local disk and the embedded database whatever the caller's shell holds (scripts/test.sh has
+# eval'ed `scripts/fake-gcs.sh start`, which exports WS_STORAGE_BACKEND=gcs).
+unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_BACKEND WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_JWT_AUDIENCE SUPABASE_JWT_SECRET
 export RUST_LOG=${RUST_LOG:-warn}
 
 "$bin" serve >"$work/server.log" 2>&1 &

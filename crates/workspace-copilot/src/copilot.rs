@@ -8,7 +8,7 @@ use workspace_core::{Limits, SessionId, UserId, Workspaces};
 use workspace_exec::{BlockRegistry, ExecEnv};
 
 use crate::error::ToolError;
-use crate::registry::{ToolContext, ToolRegistry, normalize_args};
+use crate::registry::{ToolContext, ToolRegistry};
 use crate::tools::{DeleteFileTool, ListFilesTool, ReadFileTool, RunBlockTool, WriteFileTool};
 
 impl ToolRegistry {
@@ -63,8 +63,7 @@ impl Copilot {
     /// Calls tool `name` for `user` in `session`.
     pub async fn call(&self, user: &UserId, session: &SessionId, name: &str, args: Value) -> Result<Value, ToolError> {
         // Refuse unknown tools and bad arguments before touching the database.
-        let args = normalize_args(args);
-        self.tools().validate(name, &args)?;
+        let args = self.tools().prepare(name, args)?;
         let ctx = self.context(user, session).await?;
         self.tools().call(name, args, &ctx).await
     }

@@ -50,9 +50,32 @@ impl From<WorkspaceError> for ToolError {
                 tracing::warn!(error = %err, "workspace tool failed on the server side");
                 Self::new(err.code(), "the workspace could not complete the request; try again later")
             }
+            WorkspaceError::QuotaExceeded { used, limit, needed } => {
+                Self::new(err.code(), quota_message(used, limit, needed))
+            }
             other => Self::new(other.code(), other.to_string()),
         }
     }
+}
+
+/// A quota error the model can act on (SPEC §9): how far over the quota the write is, how many
+/// bytes must go, and which tools find and free them.
+fn quota_message(used: u64, limit: u64, needed: u64) -> String {
+    let over = used.saturating_add(needed).saturating_sub(limit);
+    let situation =
+        format!("quota exceeded: the workspace uses {used} of its {limit} bytes and this file needs {needed} more");
+    if needed > limit {
+        return format!(
+            "{situation}, more than the whole quota: it cannot be stored even in an empty workspace. \
+             Save a smaller file instead (split it, or compress it)."
+        );
+    }
+    format!(
+        "{situation}, so at least {over} bytes must be freed first. To recover: call `workspace_usage` \
+         (or `list_workspace_files` with include_all_sessions=true) to find large files, delete files the \
+         user no longer needs with `delete_workspace_file` until at least {over} bytes are free, then retry \
+         this write. Ask the user before deleting anything they may still want."
+    )
 }
 
 impl From<ExecError> for ToolError {
@@ -80,5 +103,28 @@ mod tests {
         assert!(!err.message.contains("secret-bucket"), "{}", err.message);
         let err: ToolError = WorkspaceError::NotFound("file x".into()).into();
         assert_eq!(err.to_json(), json!({"error": "not_found", "message": "not found: file x"}));
+    }
+
+    #[test]
+    fn quota_errors_say_how_to_recover() {
+        let err: ToolError = WorkspaceError::QuotaExceeded { used: 4000, limit: 4096, needed: 200 }.into();
+        assert_eq!(err.code, "quota_exceeded");
+        for needle in [
+            "4000 of its 4096 bytes",
+            "needs 200 more",
+            "at least 104 bytes must be freed",
+            "`workspace_usage`",
+            "`list_workspace_files`",
+            "`delete_workspace_file`",
+            "retry",
+        ] {
+            assert!(err.message.contains(needle), "{needle:?} in {}", err.message);
+        }
+        // Through an execution (run_block storing a block's output) the same advice arrives.
+        let err: ToolError =
+            ExecError::Workspace(WorkspaceError::QuotaExceeded { used: 0, limit: 10, needed: 11 }).into();
+        assert_eq!(err.code, "quota_exceeded");
+        assert!(err.message.contains("more than the whole quota"), "{}", err.message);
+        assert!(!err.message.contains("delete_workspace_file"), "deleting cannot help: {}", err.message);
     }
 }

@@ -99,11 +99,12 @@ impl McpServer {
     }
 }
 
-/// The `session` query parameter, if present (percent-decoding `%XX` and `+`).
+/// The `session` query parameter, if present and not empty (percent-decoding `%XX` and `+`). An
+/// empty `?session=` counts as absent, as `""` does for tool parameters (SPEC §9).
 fn session_from_query(query: Option<&str>) -> Option<Result<SessionId, String>> {
     let value = query?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == SESSION_QUERY_PARAM).then_some(value)
+        (key == SESSION_QUERY_PARAM && !value.is_empty()).then_some(value)
     })?;
     Some(percent_decode(value).and_then(|s| SessionId::new(s).map_err(|e| e.to_string())))
 }
@@ -252,6 +253,8 @@ mod tests {
         assert_eq!(got("session=abc"), Some(Ok("abc".into())));
         assert_eq!(got("x=1&session=chat%20one"), Some(Ok("chat one".into())));
         assert_eq!(got("other=1"), None);
+        assert_eq!(got("session="), None, "an empty session is the default one");
+        assert_eq!(got("session&x=1"), None);
         assert!(matches!(got("session=a%2Fb"), Some(Err(_))), "a session may not contain /");
         assert!(matches!(got("session=%zz"), Some(Err(_))));
         assert_eq!(session_from_query(None), None);

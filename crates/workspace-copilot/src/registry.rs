@@ -29,8 +29,16 @@ pub trait Tool: Send + Sync + fmt::Debug {
     fn description(&self) -> &str;
     /// JSON Schema (draft 2020-12) of the arguments object.
     fn parameters(&self) -> Value;
-    /// Runs the tool. The registry has already validated `args` against
-    /// [`parameters`](Self::parameters).
+    /// Optional parameters whose empty string is a value rather than an omission, in order of
+    /// preference, e.g. the text of an empty file. They are alternatives to one another: one sent
+    /// as `""` still counts as absent when another of them carries a non-empty value, and when
+    /// every one sent is `""` only the first of those is kept. Every other optional parameter
+    /// sent as `""` counts as absent (see [`normalize_args`]). Default: none.
+    fn empty_string_values(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Runs the tool. The registry has already normalized `args` ([`normalize_args`]) and
+    /// validated them against [`parameters`](Self::parameters).
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError>;
 }
 
@@ -119,6 +127,13 @@ impl ToolRegistry {
             return Err(ToolError::invalid_input(format!("the parameters of `{name}` must be an object schema")));
         }
         let validator = compile_schema(&schema).map_err(|e| ToolError::invalid_input(format!("tool `{name}`: {e}")))?;
+        for value in tool.empty_string_values() {
+            if schema["properties"].get(*value).is_none() || required(&schema).any(|r| r == *value) {
+                return Err(ToolError::invalid_input(format!(
+                    "tool `{name}`: `{value}` is listed in empty_string_values but is not an optional parameter"
+                )));
+            }
+        }
         self.entries.push(Entry { tool: Arc::new(tool), schema, validator });
         Ok(())
     }
@@ -162,17 +177,26 @@ impl ToolRegistry {
             .collect()
     }
 
-    /// Checks `args` against the tool's schema. A missing (`null`) argument object counts as `{}`.
-    pub fn validate(&self, name: &str, args: &Value) -> Result<(), ToolError> {
+    /// The arguments as tool `name` will see them: normalized ([`normalize_args`]), then checked
+    /// against its schema.
+    pub fn prepare(&self, name: &str, args: Value) -> Result<Value, ToolError> {
         let entry = self.entry(name)?;
-        check(&entry.validator, args, &format!("arguments of `{name}`"))
+        let args = normalize_args(&entry.schema, entry.tool.empty_string_values(), args);
+        check(&entry.validator, &args, &format!("arguments of `{name}`"))?;
+        Ok(args)
     }
 
-    /// Validates and runs a tool. Every failure is a [`ToolError`]; nothing panics.
+    /// Checks `args` against the tool's schema, after the same normalization as
+    /// [`call`](Self::call) (a missing argument object counts as `{}`, `""` of an optional
+    /// parameter as absent).
+    pub fn validate(&self, name: &str, args: &Value) -> Result<(), ToolError> {
+        self.prepare(name, args.clone()).map(|_| ())
+    }
+
+    /// Normalizes, validates and runs a tool. Every failure is a [`ToolError`]; nothing panics.
     pub async fn call(&self, name: &str, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
-        let args = normalize_args(args);
+        let args = self.prepare(name, args)?;
         let entry = self.entry(name)?;
-        check(&entry.validator, &args, &format!("arguments of `{name}`"))?;
         entry.tool.call(args, ctx).await
     }
 
@@ -223,9 +247,48 @@ impl jsonschema::Retrieve for NoRemoteRefs {
     }
 }
 
-/// Arguments as a tool sees them: a missing (`null`) argument object is `{}`.
-pub fn normalize_args(args: Value) -> Value {
-    if args.is_null() { Value::Object(Map::new()) } else { args }
+/// Arguments as a tool with this `schema` sees them (SPEC §9):
+/// - a missing (`null`) argument object is `{}`;
+/// - models fill optional parameters they do not use with `""`, so a parameter the schema
+///   declares but does not require, sent as `""`, counts as absent — whatever its type (an
+///   optional `"limit": ""` is absent too), and before validation, so a `minLength: 1` schema
+///   does not refuse it. Required parameters and undeclared ones are left for the schema to judge.
+/// - `empty_string_values` ([`Tool::empty_string_values`]) are the exception: parameters whose
+///   `""` is a value (an empty file's content). Of those, a `""` counts as absent when another
+///   carries a non-empty value; when all that were sent are `""`, the first in the list is kept.
+///
+/// Anything that is not an object is returned unchanged (the schema refuses it).
+pub fn normalize_args(schema: &Value, empty_string_values: &[&str], args: Value) -> Value {
+    let mut map = match args {
+        Value::Null => return Value::Object(Map::new()),
+        Value::Object(map) => map,
+        other => return other,
+    };
+    let is_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(str::is_empty);
+    let any_value = empty_string_values.iter().any(|name| map.get(*name).is_some_and(|v| !is_empty(Some(v))));
+    let mut kept_one = false;
+    for name in empty_string_values {
+        if is_empty(map.get(*name)) {
+            if any_value || kept_one {
+                map.remove(*name);
+            } else {
+                kept_one = true;
+            }
+        }
+    }
+    let declared = schema.get("properties").and_then(Value::as_object);
+    map.retain(|name, value| {
+        let optional = declared.is_some_and(|props| props.contains_key(name))
+            && !required(schema).any(|r| r == name)
+            && !empty_string_values.contains(&name.as_str());
+        !(optional && is_empty(Some(value)))
+    });
+    Value::Object(map)
+}
+
+/// The names a schema lists as `required`.
+fn required(schema: &Value) -> impl Iterator<Item = &str> {
+    schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
 }
 
 fn without_dialect(mut schema: Value) -> Value {
@@ -252,6 +315,41 @@ mod tests {
         assert!(check(&validator, &json!({"x": 1}), "input").is_ok());
         let err = check(&validator, &json!({"x": "one"}), "input").unwrap_err();
         assert!(err.message.contains("/x"), "{}", err.message);
+    }
+
+    #[test]
+    fn empty_strings_of_optional_parameters_are_absent() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "text": {"type": "string"},
+                "bytes": {"type": "string"},
+                "path": {"type": "string", "minLength": 1},
+                "limit": {"type": "integer"}
+            },
+            "required": ["name"]
+        });
+        let values = ["text", "bytes"];
+        let norm = |args: Value| normalize_args(&schema, &values, args);
+        assert_eq!(norm(Value::Null), json!({}));
+        // Optional, declared, `""`: absent, whatever the declared type.
+        assert_eq!(norm(json!({"name": "n", "path": "", "limit": ""})), json!({"name": "n"}));
+        // Required and undeclared parameters are left for the schema to refuse.
+        assert_eq!(norm(json!({"name": "", "other": ""})), json!({"name": "", "other": ""}));
+        // Values: `""` is content unless another value is given.
+        assert_eq!(norm(json!({"text": ""})), json!({"text": ""}));
+        assert_eq!(norm(json!({"bytes": ""})), json!({"bytes": ""}));
+        assert_eq!(norm(json!({"text": "", "bytes": ""})), json!({"text": ""}));
+        assert_eq!(norm(json!({"text": "hi", "bytes": ""})), json!({"text": "hi"}));
+        assert_eq!(norm(json!({"text": "", "bytes": "aGk="})), json!({"bytes": "aGk="}));
+        assert_eq!(norm(json!({"text": "a", "bytes": "b"})), json!({"text": "a", "bytes": "b"}));
+        // Whitespace is a value; other JSON values are left alone.
+        assert_eq!(norm(json!({"path": " ", "limit": null})), json!({"path": " ", "limit": null}));
+        assert_eq!(norm(json!("text")), json!("text"));
+        // Normalizing twice changes nothing more.
+        let once = norm(json!({"text": "", "bytes": "", "path": ""}));
+        assert_eq!(norm(once.clone()), once);
     }
 
     #[test]

@@ -110,7 +110,8 @@ fn invalid_inputs(schema: &Value) -> Vec<Value> {
         if let Some(max) = spec["maximum"].as_i64() {
             with(name, json!(max + 1));
         }
-        if spec["minLength"].as_u64().is_some_and(|n| n > 0) {
+        // `""` of an optional parameter counts as absent (SPEC §9); only a required one is refused.
+        if spec["minLength"].as_u64().is_some_and(|n| n > 0) && required.contains(&name.as_str()) {
             with(name, json!(""));
         }
         if let Some(max) = spec["maxLength"].as_u64() {
@@ -164,6 +165,74 @@ async fn every_handler_rejects_what_its_schema_rejects() {
     assert!(checked > 60, "{checked} invalid inputs checked");
     // Nothing was written by any refused call.
     assert_eq!(h.manager().await.usage().await.unwrap().file_count, 0);
+}
+
+/// Arguments that make `tool` succeed without using the parameter `avoid`; a fresh file for the
+/// tools that consume one. `n` keeps names apart.
+async fn valid_arguments(h: &Harness, tool: &str, avoid: &str, n: usize) -> Value {
+    let manager = h.manager().await;
+    let file = |path: String| {
+        let manager = manager.clone();
+        async move {
+            let path = workspace_core::WorkspacePath::parse(&path).unwrap();
+            manager.write_bytes(workspace_core::NewFile::new(path).with_overwrite(true), "seed").await.unwrap().id
+        }
+    };
+    let candidates = match tool {
+        "list_workspace_files" => vec![json!({})],
+        "read_workspace_file" => {
+            let id = file("/seed.txt".into()).await;
+            vec![json!({"path": "/seed.txt"}), json!({"file_id": id.to_string()})]
+        }
+        "write_workspace_file" => vec![
+            json!({"filename": format!("w{n}.txt"), "content": "hello"}),
+            json!({"filename": format!("w{n}.txt"), "content_base64": "aGk="}),
+        ],
+        "delete_workspace_file" => {
+            let id = file(format!("/d{n}.txt")).await;
+            vec![json!({"path": format!("/d{n}.txt")}), json!({"file_id": id.to_string()})]
+        }
+        // Without `input` the block lacks its required `text`: both calls must fail alike.
+        "run_block" => vec![json!({"block_id": "qr_code", "input": {"text": "x"}}), json!({"block_id": "qr_code"})],
+        other => panic!("no valid arguments for {other}: add them here"),
+    };
+    candidates
+        .into_iter()
+        .find(|c| c.get(avoid).is_none())
+        .unwrap_or_else(|| panic!("{tool}: every candidate uses {avoid}"))
+}
+
+/// SPEC §9, over every tool and every optional parameter its schema declares: `""` for it gives
+/// the same outcome as leaving it out, and is never refused as a schema violation (whatever the
+/// parameter's type or `minLength`).
+#[tokio::test]
+async fn every_optional_parameter_accepts_an_empty_string_as_absent() {
+    let h = harness().await;
+    let mut n = 0;
+    let mut checked = Vec::new();
+    for def in h.copilot.tools().definitions() {
+        let required: Vec<&str> =
+            def.parameters["required"].as_array().map_or(vec![], |r| r.iter().filter_map(Value::as_str).collect());
+        for name in def.parameters["properties"].as_object().unwrap().keys() {
+            if required.contains(&name.as_str()) {
+                continue;
+            }
+            n += 1;
+            let mut with_empty = valid_arguments(&h, &def.name, name, n).await;
+            with_empty[name.as_str()] = json!("");
+            let got = h.call("s1", &def.name, with_empty.clone()).await;
+            n += 1;
+            let without = valid_arguments(&h, &def.name, name, n).await;
+            let expected = h.call("s1", &def.name, without.clone()).await;
+            match (&got, &expected) {
+                (Ok(_), Ok(_)) => {}
+                (Err(a), Err(b)) if a == b && !a.message.contains(&format!("`{name}`")) => {}
+                _ => panic!("{}: {with_empty} → {got:?}, but {without} → {expected:?}", def.name),
+            }
+            checked.push(format!("{}.{name}", def.name));
+        }
+    }
+    assert_eq!(checked.len(), 17, "every optional parameter of the five tools: {checked:?}");
 }
 
 #[tokio::test]

@@ -432,7 +432,131 @@ async fn run_block_errors(env: TestEnv) {
     assert_eq!(h.manager().await.usage().await.unwrap().file_count, 0, "failed runs store nothing");
 }
 
+/// SPEC §9: models send `""` for optional parameters they do not use; it counts as absent, in
+/// every tool, while `content: ""` stays an empty file.
+async fn empty_strings_count_as_absent(env: TestEnv) {
+    let h = Harness::new(env);
+    // write: an unused alternative, path, mime_type and overwrite sent as "".
+    let written = h
+        .call(
+            "s1",
+            "write_workspace_file",
+            json!({"filename": "a.txt", "content": "hello", "content_base64": "", "path": "", "mime_type": "", "overwrite": ""}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written["file"]["path"], "/sessions/s1/a.txt");
+    assert_eq!(written["file"]["size_bytes"], 5);
+    assert_eq!(written["file"]["mime_type"], "text/plain", "mime_type \"\" is absent: from the extension");
+    let from_base64 = h
+        .call("s1", "write_workspace_file", json!({"filename": "b.bin", "content": "", "content_base64": "aGk="}))
+        .await
+        .unwrap();
+    assert_eq!(from_base64["file"]["size_bytes"], 2);
+    // `content: ""` alone, or with an empty alternative, is an empty file.
+    for (name, args) in [
+        ("e1.txt", json!({"content": ""})),
+        ("e2.txt", json!({"content": "", "content_base64": ""})),
+        ("e3.bin", json!({"content_base64": ""})),
+    ] {
+        let mut args = args;
+        args["filename"] = json!(name);
+        let empty = h.call("s1", "write_workspace_file", args.clone()).await.unwrap();
+        assert_eq!(empty["file"]["size_bytes"], 0, "{args}");
+        assert_eq!(empty["file"]["path"], format!("/sessions/s1/{name}"));
+    }
+    assert_eq!(h.call("s1", "read_workspace_file", json!({"path": "e1.txt"})).await.unwrap()["content"], "");
+    // Both given for real is still refused, and so is a write with no content at all.
+    let msg = expect_err(
+        h.call("s1", "write_workspace_file", json!({"filename": "x.txt", "content": "a", "content_base64": "YQ=="}))
+            .await,
+        "invalid_input",
+    );
+    assert!(msg.contains("not both"), "{msg}");
+    expect_err(
+        h.call("s1", "write_workspace_file", json!({"filename": "x.txt", "path": "", "mime_type": ""})).await,
+        "invalid_input",
+    );
+    // A required parameter sent as "" is still refused by the schema.
+    let msg = expect_err(
+        h.call("s1", "write_workspace_file", json!({"filename": "", "content": "x"})).await,
+        "invalid_input",
+    );
+    assert!(msg.contains("filename"), "{msg}");
+
+    // read: the unused one of file_id / path, and the optional slice and flag.
+    let id = id_of(&written);
+    for args in [
+        json!({"file_id": id, "path": ""}),
+        json!({"file_id": "", "path": "a.txt"}),
+        json!({"path": "a.txt", "offset": "", "length": "", "force_download_url": ""}),
+    ] {
+        let read = h.call("s1", "read_workspace_file", args.clone()).await.unwrap();
+        assert_eq!(read["content"], "hello", "{args}");
+    }
+    let msg =
+        expect_err(h.call("s1", "read_workspace_file", json!({"file_id": "", "path": ""})).await, "invalid_input");
+    assert!(msg.contains("give `file_id` or `path`"), "{msg}");
+
+    // list: every optional parameter.
+    let listed = h
+        .call(
+            "s1",
+            "list_workspace_files",
+            json!({"path_prefix": "", "limit": "", "include_all_sessions": "", "cursor": ""}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed["count"], 5);
+    assert_eq!(listed["scope"], "session s1");
+
+    // delete: the unused selector.
+    let deleted = h.call("s1", "delete_workspace_file", json!({"path": "a.txt", "file_id": ""})).await.unwrap();
+    assert_eq!(deleted["file"]["id"], id.as_str());
+    let b = id_of(&from_base64);
+    h.call("s1", "delete_workspace_file", json!({"file_id": b, "path": ""})).await.unwrap();
+
+    // run_block: an omitted `input` and "" for an optional input field of the block.
+    let qr = h
+        .call("s1", "run_block", json!({"block_id": "qr_code", "input": {"text": "hi", "module_size": ""}}))
+        .await
+        .unwrap();
+    assert!(qr["output"]["image"].as_str().unwrap().starts_with("workspace://"), "{qr}");
+    let msg = expect_err(h.call("s1", "run_block", json!({"block_id": "qr_code", "input": ""})).await, "invalid_input");
+    assert!(msg.contains("text"), "an absent input is {{}}, which lacks the required `text`: {msg}");
+    expect_err(h.call("s1", "run_block", json!({"block_id": ""})).await, "invalid_input");
+}
+
+/// SPEC §9: a quota error tells the model how to recover: which tools to use and how many bytes
+/// must go; following that advice works.
+async fn quota_errors_say_how_to_recover(env: TestEnv) {
+    let h = Harness::with_limits(env, workspace_core::Limits { max_file_size: 4096, quota_bytes: 4096 });
+    let big = h
+        .call("s1", "write_workspace_file", json!({"filename": "big.txt", "content": "x".repeat(4000)}))
+        .await
+        .unwrap();
+    let msg = expect_err(
+        h.call("s1", "write_workspace_file", json!({"filename": "more.txt", "content": "y".repeat(200)})).await,
+        "quota_exceeded",
+    );
+    for needle in [
+        "4000 of its 4096 bytes",
+        "at least 104 bytes",
+        "`workspace_usage`",
+        "`list_workspace_files`",
+        "`delete_workspace_file`",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} in {msg}");
+    }
+    assert_eq!(h.call("s1", "list_workspace_files", json!({})).await.unwrap()["count"], 1, "nothing was written");
+    // Following the advice: delete, then the same write succeeds.
+    h.call("s1", "delete_workspace_file", json!({"file_id": id_of(&big)})).await.unwrap();
+    h.call("s1", "write_workspace_file", json!({"filename": "more.txt", "content": "y".repeat(200)})).await.unwrap();
+}
+
 db_tests!(
+    empty_strings_count_as_absent,
+    quota_errors_say_how_to_recover,
     write_then_read_text,
     write_errors,
     large_text_returns_metadata_and_preview,

@@ -154,12 +154,21 @@ pub struct ExecutionContext {
     node_exec_id: String,
     workspace: Option<WorkspaceManager>,
     env: ExecEnv,
+    /// The environment's fetcher, or one that also trusts an origin ([`Self::trusting_origin`]).
+    fetcher: Fetcher,
 }
 
 impl ExecutionContext {
     /// A graph-level context without a workspace; node ids are empty until [`for_node`](Self::for_node).
     pub fn new(env: &ExecEnv, run: GraphRun) -> Self {
-        Self { run, node_id: String::new(), node_exec_id: String::new(), workspace: None, env: env.clone() }
+        Self {
+            run,
+            node_id: String::new(),
+            node_exec_id: String::new(),
+            workspace: None,
+            env: env.clone(),
+            fetcher: env.fetcher().clone(),
+        }
     }
 
     /// Binds the user's workspace. The manager must act for this context's user; its session
@@ -223,7 +232,15 @@ impl ExecutionContext {
     }
     /// The SSRF-safe fetcher; use it for every outbound HTTP request a block makes.
     pub fn fetcher(&self) -> &Fetcher {
-        self.env.fetcher()
+        &self.fetcher
+    }
+
+    /// A copy whose fetcher (and so `store_media_file`) also reaches the origin of `url` when its
+    /// address is loopback or private ([`Fetcher::trusting_origin`]). For a block's own,
+    /// operator-configured endpoint only: never pass a URL from the block's input or from a
+    /// response. Keep the copy inside the block's run.
+    pub fn trusting_origin(&self, url: &str) -> Result<Self, ExecError> {
+        Ok(Self { fetcher: self.fetcher.trusting_origin(url)?, ..self.clone() })
     }
 
     /// This execution's temp directory (it may not exist yet).

@@ -16,6 +16,12 @@
 //!
 //! Connect, per-read and whole-request timeouts apply, and the body is counted while it streams:
 //! the connection is dropped as soon as it passes the cap.
+//!
+//! Two ways past step 3, both explicit operator decisions: [`FetchConfig::allowed_ranges`] (an
+//! allow-list of addresses, for every URL this fetcher fetches), and
+//! [`Fetcher::trusting_origin`], which trusts one origin (scheme, host and port) that came from
+//! the operator's configuration, such as a block's API endpoint. A trusted origin is exact: a
+//! redirect or a URL in a response that leads to any other origin is checked as usual.
 
 use std::fmt;
 use std::io;
@@ -33,7 +39,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
-use url::{Host, Url};
+use url::{Host, Origin, Url};
 
 use crate::address::{AddressPolicy, IpRange};
 
@@ -246,6 +252,8 @@ pub struct FetchResponse {
 pub struct Fetcher {
     config: Arc<FetchConfig>,
     policy: Arc<AddressPolicy>,
+    /// Origins reached whatever their addresses: see [`Fetcher::trusting_origin`].
+    trusted: Arc<[Origin]>,
 }
 
 impl Default for Fetcher {
@@ -258,7 +266,21 @@ impl Fetcher {
     /// A fetcher with this configuration.
     pub fn new(config: FetchConfig) -> Self {
         let policy = AddressPolicy { allowed: config.allowed_ranges.clone() };
-        Self { config: Arc::new(config), policy: Arc::new(policy) }
+        Self { config: Arc::new(config), policy: Arc::new(policy), trusted: Arc::from([]) }
+    }
+
+    /// This fetcher, also trusting the origin of `url` (its scheme, host and port): requests to
+    /// that origin are sent whatever addresses its host resolves to, loopback and private ones
+    /// included. Everything else is checked as before, redirects and URLs from the trusted
+    /// server's answers too (unless they point at that same origin).
+    ///
+    /// Only for a URL the operator configured (an OpenAI-compatible server on the same machine
+    /// or network, say), never for a URL from a user, a model or a response: those are what the
+    /// address checks exist for.
+    pub fn trusting_origin(&self, url: &str) -> Result<Self, FetchError> {
+        let origin = parse_url(url)?.origin();
+        let trusted: Vec<Origin> = self.trusted.iter().cloned().chain(std::iter::once(origin)).collect();
+        Ok(Self { trusted: trusted.into(), ..self.clone() })
     }
 
     /// The configuration in force.
@@ -330,7 +352,8 @@ impl Fetcher {
         let host = url.host().ok_or_else(|| FetchError::InvalidUrl("the URL has no host".into()))?;
         let host_text = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().ok_or_else(|| FetchError::InvalidUrl("the URL has no port".into()))?;
-        let addrs = self.checked_addrs(&host, &host_text).await?;
+        let trusted = self.trusted.contains(&url.origin());
+        let addrs = self.checked_addrs(&host, &host_text, trusted).await?;
         let stream = self.connect(&addrs, port, &host_text).await?;
 
         let mut builder = Request::builder()
@@ -380,8 +403,14 @@ impl Fetcher {
         Ok(Hop { response, _connection: connection })
     }
 
-    /// Every address of the host, each one checked; any refused address refuses the host.
-    async fn checked_addrs(&self, host: &Host<&str>, host_text: &str) -> Result<Vec<IpAddr>, FetchError> {
+    /// Every address of the host, each one checked (unless the origin is `trusted`); any refused
+    /// address refuses the host.
+    async fn checked_addrs(
+        &self,
+        host: &Host<&str>,
+        host_text: &str,
+        trusted: bool,
+    ) -> Result<Vec<IpAddr>, FetchError> {
         let addrs = match host {
             Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
             Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
@@ -395,6 +424,10 @@ impl Fetcher {
         };
         if addrs.is_empty() {
             return Err(FetchError::Resolve { host: host_text.to_owned(), message: "no addresses".into() });
+        }
+        if trusted {
+            tracing::debug!(host = host_text, ?addrs, "fetching from a trusted origin: addresses not checked");
+            return Ok(addrs);
         }
         for addr in &addrs {
             self.policy.check(*addr).map_err(|reason| FetchError::BlockedAddress {

@@ -118,6 +118,49 @@ async fn redirects_are_rechecked_at_every_hop() {
     assert!(matches!(fetcher.get(&server.url("/empty")).await, Err(FetchError::BadRedirect)));
 }
 
+/// An operator-configured endpoint on loopback is reachable through `trusting_origin`, and only
+/// it: another port, another spelling of the host, a redirect away and the untrusted fetcher are
+/// all still refused.
+#[tokio::test]
+async fn a_trusted_origin_is_reachable_and_nothing_else() {
+    let other = TestServer::start(|_| Reply::ok("text/plain", "internal")).await;
+    let other_url = other.url("/secret");
+    let trusted_server = TestServer::start(move |req| match req.path.as_str() {
+        "/to-self" => Reply::redirect(302, "/image"),
+        "/to-other" => Reply::redirect(302, &other_url),
+        "/to-metadata" => Reply::redirect(302, "http://169.254.169.254/latest/meta-data/"),
+        _ => Reply::ok("image/png", b"\x89PNG-data".to_vec()),
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{}", trusted_server.port());
+    let untrusted = Fetcher::default();
+    let fetcher = untrusted.trusting_origin(&format!("{base}/v1/ignored/path")).unwrap();
+
+    let response = fetcher.get(&trusted_server.url("/image")).await.unwrap();
+    assert_eq!(&response.body[..], b"\x89PNG-data");
+    let post = FetchRequest::post(format!("{base}/v1/images/generations"), "application/json", "{}").unwrap();
+    assert_eq!(fetcher.send(post).await.unwrap().status, 200);
+    assert_eq!(&fetcher.get(&trusted_server.url("/to-self")).await.unwrap().body[..], b"\x89PNG-data");
+
+    // Everything else is checked as before.
+    assert_blocked(fetcher.get(&other.url("/secret")).await, "127.0.0.1");
+    assert_blocked(fetcher.get(&trusted_server.url("/to-other")).await, "127.0.0.1");
+    assert_blocked(fetcher.get(&trusted_server.url("/to-metadata")).await, "169.254.169.254");
+    assert_blocked(fetcher.get(&format!("http://[::1]:{}/image", trusted_server.port())).await, "::1");
+    let err = fetcher.get(&format!("http://localhost:{}/image", trusted_server.port())).await.unwrap_err();
+    assert!(err.to_string().contains("loopback"), "another host name is another origin: {err}");
+    let err = fetcher.get(&format!("https://127.0.0.1:{}/image", trusted_server.port())).await.unwrap_err();
+    assert!(matches!(err, FetchError::BlockedAddress { .. }), "another scheme is another origin: {err}");
+    assert_eq!(other.connections.load(Ordering::SeqCst), 0, "the other server was never contacted");
+    // The fetcher it was derived from still trusts nothing.
+    assert_blocked(untrusted.get(&trusted_server.url("/image")).await, "127.0.0.1");
+
+    // Only http(s) URLs without credentials can be trusted.
+    assert!(matches!(untrusted.trusting_origin("file:///etc/passwd"), Err(FetchError::UnsupportedScheme(_))));
+    assert!(matches!(untrusted.trusting_origin("not a url"), Err(FetchError::InvalidUrl(_))));
+    assert!(matches!(untrusted.trusting_origin("http://u:p@127.0.0.1/"), Err(FetchError::CredentialsInUrl)));
+}
+
 #[tokio::test]
 async fn at_most_five_redirects_are_followed() {
     let server = TestServer::start(|req| {

@@ -88,6 +88,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `message` a client reads for a 4xx answer: the error's own text, except where the
+    /// lower layer's wording names the wrong culprit for an HTTP client.
+    fn client_message(&self) -> String {
+        match self {
+            // The backend's "range not satisfiable for an object" arrives wrapped as a storage
+            // error, but nothing failed in storage: the client asked for bytes the file lacks.
+            Self::Workspace(WorkspaceError::Storage(StorageError::RangeNotSatisfiable { size })) => {
+                let bytes = if *size == 1 { "byte" } else { "bytes" };
+                format!("the requested range is not satisfiable for a file of {size} {bytes}")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -101,7 +117,7 @@ impl IntoResponse for ApiError {
                 _ => "internal error; the server log has details".to_owned(),
             }
         } else {
-            self.to_string()
+            self.client_message()
         };
         let current_checksum = match &self {
             Self::Workspace(WorkspaceError::PreconditionFailed { current_checksum, .. }) => current_checksum.clone(),

@@ -23,7 +23,9 @@ db_tests!(
     other_users_files_answer_404,
     bad_tokens_answer_401,
     ranges_and_conditional_requests,
+    ranges_of_an_empty_file_are_not_satisfiable,
     hostile_filenames_round_trip_safely,
+    multipart_filenames_are_reduced_to_their_last_segment,
     active_content_is_never_inline,
     signed_links_work_without_a_header_and_fail_when_tampered,
     two_instances_share_one_database,
@@ -344,24 +346,56 @@ async fn ranges_and_conditional_requests(env: TestEnv) {
     assert_eq!(r.status(), 206);
 }
 
+/// A preview of an empty file asks for its first bytes: 416 with `bytes */0`, and a message that
+/// says why (the file has no such bytes), not that storage failed.
+async fn ranges_of_an_empty_file_are_not_satisfiable(env: TestEnv) {
+    let s = Server::start(env).await;
+    let info = s.upload_file("alice", "empty.txt", b"").await;
+    assert_eq!(info["size_bytes"], 0);
+    let path = format!("/api/workspace/files/{}/download", info["id"].as_str().unwrap());
+    for range in ["bytes=0-65535", "bytes=0-", "bytes=-1"] {
+        let r = s.get("alice", &path).header("range", range).send().await.unwrap();
+        assert_eq!(r.status(), 416, "{range}");
+        assert_eq!(r.headers()["content-range"], "bytes */0", "{range}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "range_not_satisfiable", "{range}");
+        let message = body["message"].as_str().unwrap();
+        assert_eq!(message, "the requested range is not satisfiable for a file of 0 bytes", "{range}");
+    }
+    // Without a range the empty file downloads as such.
+    let r = s.get("alice", &path).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "0");
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    // The same wording for a file with bytes, where the range lies past its end.
+    let one = s.upload_file("alice", "one.txt", b"1").await;
+    let path = format!("/api/workspace/files/{}/download", one["id"].as_str().unwrap());
+    let r = s.get("alice", &path).header("range", "bytes=5-9").send().await.unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["content-range"], "bytes */1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "the requested range is not satisfiable for a file of 1 byte");
+}
+
 async fn hostile_filenames_round_trip_safely(env: TestEnv) {
     let s = Server::start(env).await;
-    let long = "x".repeat(300) + ".txt";
+    let long = "x".repeat(251) + ".txt";
     let names = [
         "quote\"d.txt",
-        "back\\slash.txt",
         "semi;colon=1.txt",
         "emoji 😀.png",
         "rtl \u{202e}gpj.exe",
         "naïve café.txt",
         "%2e%2e.txt",
+        "<b>bold</b>.txt",
         long.as_str(),
     ];
     for name in names {
         let info = s.upload_file("alice", name, b"x").await;
         let id = info["id"].as_str().unwrap();
         let stored = info["name"].as_str().unwrap().to_owned();
-        assert!(stored.len() <= 255, "{name}: names are capped");
+        assert_eq!(stored, name.rsplit('/').next().unwrap(), "the name is kept as sent, after its last `/`");
         let r = s.get("alice", &format!("/api/workspace/files/{id}/download")).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let header = r.headers()["content-disposition"].to_str().expect("visible ASCII").to_owned();
@@ -370,6 +404,74 @@ async fn hostile_filenames_round_trip_safely(env: TestEnv) {
         let parsed = common::python::parse_disposition(std::slice::from_ref(&header));
         assert_eq!(parsed[0], stored, "{name}: {header}");
     }
+}
+
+/// SPEC §7: a multipart filename is reduced to its last segment (after `/` or `\\`) and then
+/// meets the path rules; a name that breaks them is refused with the rule, and nothing is stored.
+async fn multipart_filenames_are_reduced_to_their_last_segment(env: TestEnv) {
+    let s = Server::start(env).await;
+    let kept = [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("a\\..\\b.txt", "b.txt"),
+        ("C:\\x\\y.txt", "y.txt"),
+        ("/abs/olute.txt", "olute.txt"),
+        ("..\\..\\win.ini", "win.ini"),
+        ("dir/../é.txt", "é.txt"),
+    ];
+    for (raw, name) in kept {
+        let r = s.upload("alice", &[Part::text("session_id", "s1"), Part::file(raw, b"x")]).await;
+        assert_eq!(r.status(), 201, "{raw}");
+        let info: Value = r.json().await.unwrap();
+        assert_eq!(info["name"], name, "{raw}");
+        assert_eq!(info["path"], format!("/sessions/s1/{name}"), "{raw}");
+    }
+    // Without a session the last segment lands at the root, never where the dots pointed.
+    let info = s.upload_file("alice", "../../etc/passwd.txt", b"root").await;
+    assert_eq!(info["path"], "/passwd.txt");
+
+    let long = "y".repeat(300) + ".txt";
+    let refused: [(&str, &str, &str); 8] = [
+        ("..", "invalid_path", "`..` segments are not allowed"),
+        ("a/..", "invalid_path", "`..` segments are not allowed"),
+        ("x\\.", "invalid_path", "`.` segments are not allowed"),
+        ("tab\there.txt", "invalid_path", "control character U+0009"),
+        (long.as_str(), "invalid_path", "longer than the limit of 255"),
+        ("dir/", "invalid_multipart", "no name after its last"),
+        ("/", "invalid_multipart", "no name after its last"),
+        ("", "invalid_multipart", "no name after its last"),
+    ];
+    for (raw, code, rule) in refused {
+        let r = s.upload("alice", &[Part::text("session_id", "s2"), Part::file(raw, b"x")]).await;
+        assert_eq!(r.status(), 400, "{raw:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], code, "{raw:?}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(rule), "{raw:?}: {body}");
+    }
+    // A `path` still wins over the filename, whatever the filename holds.
+    let r = s.upload("alice", &[Part::text("path", "/given/name.txt"), Part::file("..", b"x")]).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["path"], "/given/name.txt");
+
+    // Nothing was stored for the refused names.
+    let list: Value =
+        s.get("alice", "/api/workspace/files?include_all_sessions=true").send().await.unwrap().json().await.unwrap();
+    let mut paths: Vec<&str> = list["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "/given/name.txt",
+            "/passwd.txt",
+            "/sessions/s1/b.txt",
+            "/sessions/s1/olute.txt",
+            "/sessions/s1/passwd.txt",
+            "/sessions/s1/win.ini",
+            "/sessions/s1/y.txt",
+            "/sessions/s1/é.txt",
+        ]
+    );
+    // No blob (nor content row) of a refused upload either.
+    s.env.assert_consistent().await;
 }
 
 async fn active_content_is_never_inline(env: TestEnv) {

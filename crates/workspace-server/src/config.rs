@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use workspace_core::{HistoryPolicy, Limits, Settings};
+use workspace_exec::IpRange;
 use workspace_http::{RequestLimits, ServeLimits};
 use workspace_storage::StorageConfig;
 use workspace_storage::config::first_var;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub serve_limits: ServeLimits,
     /// Request body bound of non-upload routes, concurrent uploads per user.
     pub request_limits: RequestLimits,
+    /// Non-public address ranges the blocks' fetcher may reach anyway (`WS_FETCH_ALLOW`).
+    pub fetch_allow: Vec<IpRange>,
 }
 
 fn parse_secs(name: &str, value: &str) -> anyhow::Result<Duration> {
@@ -71,6 +74,16 @@ pub fn parse_size(name: &str, value: &str) -> anyhow::Result<u64> {
         other => bail!("{name}={value}: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)"),
     };
     n.checked_mul(factor).with_context(|| format!("{name}={value}: too large"))
+}
+
+/// Parses a list of addresses or CIDR ranges separated by commas or spaces, such as
+/// `127.0.0.1/32, 10.0.0.0/8`; an empty list is allowed.
+pub fn parse_ranges(name: &str, value: &str) -> anyhow::Result<Vec<IpRange>> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+        .map(|item| item.parse::<IpRange>().with_context(|| format!("{name}={value}")))
+        .collect()
 }
 
 fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -202,6 +215,10 @@ impl ServerConfig {
             log_json: var(&["WS_LOG_FORMAT"]).is_some_and(|v| v.eq_ignore_ascii_case("json")),
             serve_limits,
             request_limits,
+            fetch_allow: var(&["WS_FETCH_ALLOW"])
+                .map(|v| parse_ranges("WS_FETCH_ALLOW", &v))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -332,6 +349,21 @@ mod tests {
         ] {
             let err = config(&[secret, (name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn fetch_allow_list_is_parsed_and_names_itself_when_wrong() {
+        let secret = ("WS_JWT_SECRET", "0123456789abcdef0123");
+        assert!(config(&[secret]).unwrap().fetch_allow.is_empty(), "nothing private is reachable by default");
+        let cfg = config(&[secret, ("WS_FETCH_ALLOW", "127.0.0.1/32, 10.0.0.0/8 fd00::/8,192.168.1.5")]).unwrap();
+        let shown: Vec<String> = cfg.fetch_allow.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8", "192.168.1.5/32"]);
+        for bad in ["localhost", "10.0.0.0/33", "127.0.0.1/8x", "10.0.0.0/8;rm"] {
+            let err = config(&[secret, ("WS_FETCH_ALLOW", bad)]).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(text.contains(&format!("WS_FETCH_ALLOW={bad}")), "{text}");
+            assert!(text.contains("expected an address and a prefix length"), "{text}");
         }
     }
 

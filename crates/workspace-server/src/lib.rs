@@ -157,7 +157,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         redirect_downloads: config.redirect_downloads,
         request_limits: config.request_limits,
     };
-    let state = AppState::new(workspaces.clone(), api, Some(copilot(workspaces.clone())?));
+    let state = AppState::new(workspaces.clone(), api, Some(copilot(&config, workspaces.clone())?));
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
@@ -179,13 +179,22 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 }
 
 /// The chat tools over this database and storage, with the example blocks (image generation
-/// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set).
-fn copilot(workspaces: Workspaces) -> anyhow::Result<Copilot> {
+/// only when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set). The blocks' fetcher reaches public
+/// addresses and the `WS_FETCH_ALLOW` ranges; the image block also trusts its own configured
+/// endpoint (`OPENAI_BASE_URL`), and nothing else.
+fn copilot(config: &ServerConfig, workspaces: Workspaces) -> anyhow::Result<Copilot> {
     let image_gen = (std::env::var_os("OPENAI_API_KEY").is_some() || std::env::var_os("OPENAI_BASE_URL").is_some())
         .then(workspace_examples::ImageGenConfig::from_env);
+    if let Some(image_gen) = &image_gen {
+        // Refuse a base URL that could never be fetched now, not at the first run_block.
+        workspace_exec::Fetcher::default()
+            .trusting_origin(&image_gen.base_url)
+            .with_context(|| format!("OPENAI_BASE_URL={}", image_gen.base_url))?;
+    }
     let blocks = workspace_examples::registry(image_gen)?;
-    let env = ExecEnv::new(ExecConfig::new(std::env::temp_dir()));
-    Ok(Copilot::new(workspaces, blocks, env)?)
+    let mut exec = ExecConfig::new(std::env::temp_dir());
+    exec.fetch.allowed_ranges = config.fetch_allow.clone();
+    Ok(Copilot::new(workspaces, blocks, ExecEnv::new(exec))?)
 }
 
 /// `mcp`: MCP over stdio. stdout carries only protocol messages; everything else goes to stderr.
@@ -193,7 +202,7 @@ async fn mcp_stdio(config: ServerConfig, user: &str, session: &str) -> anyhow::R
     let user = UserId::new(user)?;
     let session = SessionId::new(session)?;
     let workspaces = open(&config).await?;
-    let copilot = copilot(workspaces.clone())?;
+    let copilot = copilot(&config, workspaces.clone())?;
     tracing::info!(%user, %session, "serving MCP on stdio");
     workspace_copilot::serve_stdio(copilot, user, session).await?;
     workspaces.db().clone().close().await?;

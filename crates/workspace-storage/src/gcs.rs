@@ -72,6 +72,26 @@ impl GcsCredentials {
             Some(path) => Self::KeyFile(PathBuf::from(path)),
         }
     }
+
+    /// What an operator should know when these credentials yield no token: which ones were
+    /// used and what to set instead. The auth library's own words ("transient errors… might
+    /// succeed") describe the token fetch, not the cause: usually no credentials are configured.
+    fn failure_hint(&self) -> String {
+        match self {
+            Self::ApplicationDefault => "WS_GCS_CREDENTIALS is unset, so application default credentials were \
+                used (GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, or the metadata server on Google Cloud) \
+                and none could give a token. For an emulator such as fake-gcs-server set \
+                WS_GCS_CREDENTIALS=anonymous; elsewhere set it to the path of a service-account key file, or \
+                configure application default credentials"
+                .to_owned(),
+            Self::KeyFile(path) => format!(
+                "the service-account key file {} (WS_GCS_CREDENTIALS) gave no token; check that the key is \
+                 valid and not revoked, and that Google's token endpoint is reachable",
+                path.display()
+            ),
+            Self::Anonymous => "anonymous credentials (WS_GCS_CREDENTIALS=anonymous) gave no token".to_owned(),
+        }
+    }
 }
 
 /// A bucket of Google Cloud Storage (or of an emulator).
@@ -84,6 +104,8 @@ pub struct GcsStorage {
     json: JsonApi,
     signer: Option<Signer>,
     list_page_size: u32,
+    /// Said with every authentication failure: which credentials were used, what to set instead.
+    auth_hint: Arc<str>,
 }
 
 impl fmt::Debug for GcsStorage {
@@ -156,8 +178,15 @@ impl GcsStorage {
         }
         let client = builder.build().await.map_err(|e| other("building the client", e))?;
         let base = endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
-        let json = JsonApi::new(base, creds)?;
-        Ok(Self { bucket, endpoint, client, json, signer, list_page_size: LIST_PAGE_SIZE })
+        let auth_hint: Arc<str> = credentials.failure_hint().into();
+        if endpoint.is_some() && *credentials == GcsCredentials::ApplicationDefault {
+            tracing::warn!(
+                "gcs: WS_GCS_ENDPOINT is set but WS_GCS_CREDENTIALS is not, so application default \
+                 credentials are used; an emulator needs WS_GCS_CREDENTIALS=anonymous"
+            );
+        }
+        let json = JsonApi::new(base, creds)?.with_auth_hint(Arc::clone(&auth_hint));
+        Ok(Self { bucket, endpoint, client, json, signer, list_page_size: LIST_PAGE_SIZE, auth_hint })
     }
 
     /// Lists in pages of `size` objects (default [`LIST_PAGE_SIZE`]; tests use small pages).
@@ -190,6 +219,9 @@ impl GcsStorage {
     fn map_client_error(&self, key: &BlobKey, err: google_cloud_storage::Error) -> StorageError {
         match err.http_status_code() {
             Some(404) => StorageError::NotFound(key.to_string()),
+            _ if err.is_authentication() => {
+                StorageError::Other(format!("gcs {key}: no access token: {} ({err})", self.auth_hint))
+            }
             Some(status) if transient_status(status) => StorageError::Unavailable(format!("gcs {key}: {err}")),
             _ if err.is_timeout() || err.is_exhausted() || err.is_connect() || err.is_io() || err.is_transport() => {
                 StorageError::Unavailable(format!("gcs {key}: {err}"))
@@ -457,6 +489,8 @@ struct JsonApi {
     http: reqwest::Client,
     base: Url,
     credentials: Credentials,
+    /// See [`GcsCredentials::failure_hint`].
+    auth_hint: Arc<str>,
 }
 
 impl JsonApi {
@@ -471,7 +505,11 @@ impl JsonApi {
             .timeout(JSON_API_TIMEOUT)
             .build()
             .map_err(|e| other("building the HTTP client", e))?;
-        Ok(Self { http, base, credentials })
+        Ok(Self { http, base, credentials, auth_hint: Arc::from("") })
+    }
+
+    fn with_auth_hint(self, auth_hint: Arc<str>) -> Self {
+        Self { auth_hint, ..self }
     }
 
     /// `{base}/storage/v1/{segments…}`, each segment percent-encoded (so `/` in a key is `%2F`).
@@ -487,7 +525,7 @@ impl JsonApi {
         let headers = match self.credentials.headers(http::Extensions::new()).await {
             Ok(CacheableResource::New { data, .. }) => data,
             Ok(CacheableResource::NotModified) => http::HeaderMap::new(),
-            Err(err) => return Err(other("credentials", err)),
+            Err(err) => return Err(other("no access token", format!("{} ({err})", self.auth_hint))),
         };
         let mut request = self.http.request(method.clone(), url.clone()).headers(headers);
         if let Some(body) = body {
@@ -600,6 +638,15 @@ mod tests {
             GcsCredentials::from_setting(Some("/etc/ws/key.json")),
             GcsCredentials::KeyFile("/etc/ws/key.json".into())
         );
+    }
+
+    #[test]
+    fn credential_failures_say_what_to_set() {
+        let hint = GcsCredentials::ApplicationDefault.failure_hint();
+        assert!(hint.contains("WS_GCS_CREDENTIALS is unset"), "{hint}");
+        assert!(hint.contains("WS_GCS_CREDENTIALS=anonymous"), "{hint}");
+        let hint = GcsCredentials::KeyFile("/etc/ws/key.json".into()).failure_hint();
+        assert!(hint.contains("/etc/ws/key.json"), "{hint}");
     }
 
     #[test]

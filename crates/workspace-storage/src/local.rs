@@ -64,7 +64,10 @@ impl LocalStorage {
             };
             for entry in entries {
                 let entry = entry?;
-                let file_type = entry.file_type()?;
+                let file_type = match entry.file_type() {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    other => other?,
+                };
                 let path = entry.path();
                 if file_type.is_dir() {
                     dirs.push(path);
@@ -72,7 +75,11 @@ impl LocalStorage {
                     && let Some(key) = self.key_for(&path)
                     && key.as_str().starts_with(prefix)
                 {
-                    let meta = entry.metadata()?;
+                    // Deleted since the directory was read (a concurrent delete): not there.
+                    let meta = match entry.metadata() {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        other => other?,
+                    };
                     let found = ObjectMeta { key, size: meta.len(), last_modified: meta.modified()? };
                     if tx.blocking_send(Ok(found)).is_err() {
                         return Ok(());
@@ -266,7 +273,12 @@ impl WorkspaceStorageBackend for LocalStorage {
             let mut removed = 0;
             for entry in std::fs::read_dir(&tmp)? {
                 let entry = entry?;
-                let age = now.duration_since(entry.metadata()?.modified()?).unwrap_or_default();
+                // Renamed into place or removed since the directory was read: not a leftover.
+                let meta = match entry.metadata() {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    other => other?,
+                };
+                let age = now.duration_since(meta.modified()?).unwrap_or_default();
                 if age >= older_than {
                     match std::fs::remove_file(entry.path()) {
                         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),

@@ -69,3 +69,34 @@ async fn storage_paths_do_not_leak_the_host_directory() {
     storage.put_bytes(&key, Bytes::from_static(b"x")).await.unwrap();
     assert_eq!(storage.storage_path(&key), "local://workspaces/w/f");
 }
+
+/// gc lists and purges while uploads land and deletes run: an object or temp file that vanishes
+/// between reading its directory and reading its metadata is simply not there, not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn listing_and_purging_race_with_writes_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStorage::new(dir.path()).unwrap();
+    let keys: Vec<BlobKey> = (0..400).map(|i| BlobKey::parse(&format!("workspaces/w/{i}")).unwrap()).collect();
+    for key in &keys {
+        local.put(key, conformance::body_of(b"x", 1)).await.unwrap();
+    }
+    let churn = {
+        let local = local.clone();
+        tokio::spawn(async move {
+            for (i, key) in keys.iter().enumerate() {
+                local.delete(key).await.unwrap();
+                let new = BlobKey::parse(&format!("workspaces/n/{i}")).unwrap();
+                local.put(&new, conformance::body_of(b"y", 1)).await.unwrap();
+            }
+        })
+    };
+    let mut rounds = 0;
+    while !churn.is_finished() {
+        local.list("workspaces/").try_collect::<Vec<_>>().await.unwrap();
+        local.purge_incomplete(Duration::from_secs(3600)).await.unwrap();
+        rounds += 1;
+    }
+    churn.await.unwrap();
+    assert!(rounds > 0);
+    assert_eq!(local.list("workspaces/").try_collect::<Vec<_>>().await.unwrap().len(), 400);
+}

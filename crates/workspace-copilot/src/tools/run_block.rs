@@ -13,7 +13,7 @@ use workspace_exec::{
 
 use super::parse_args;
 use crate::error::ToolError;
-use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext, check, compile_schema};
+use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext, check, compile_schema, normalize_args};
 
 /// Longest string a block output may hand back inline; longer `data:` URIs are stored in the
 /// workspace and replaced by their `workspace://` reference.
@@ -35,7 +35,8 @@ impl RunBlockTool {
             "Run one of the platform's blocks in this chat session with `input`, an object matching the \
              block's input schema. Media the block produces are saved to the user's workspace and come back \
              as workspace:// references (read them with read_workspace_file, or pass them to other blocks); \
-             media inputs may be workspace:// references, data: URIs or https URLs. Available blocks:",
+             media inputs may be workspace:// references, data: URIs or https URLs. Leave out optional \
+             input fields you do not use (an empty string for one counts as not given). Available blocks:",
         );
         let mut any = false;
         for block in blocks.iter() {
@@ -115,7 +116,8 @@ impl Tool for RunBlockTool {
             let ids: Vec<_> = self.blocks.iter().map(|b| b.id().to_owned()).collect();
             ToolError::not_found(format!("no block `{}`; available: {}", args.block_id, ids.join(", ")))
         })?;
-        let input = Value::Object(args.input);
+        // The same rule as for tool arguments: `""` for an optional input field is an omission.
+        let input = normalize_args(&block.input_schema(), &[], Value::Object(args.input));
         let validator = compile_schema(&block.input_schema()).map_err(|e| {
             ToolError::new("block_failed", format!("block `{}` has an unusable input schema: {e}", block.id()))
         })?;

@@ -24,7 +24,8 @@ impl WriteFileTool {
         let description = format!(
             "Save a file to the user's persistent workspace (it stays available in later sessions). \
              Give `filename` and exactly one of `content` (UTF-8 text) or `content_base64` (binary data, \
-             standard base64). The file goes to this session's folder unless `path` says otherwise \
+             standard base64); `content: \"\"` saves an empty file. Leave out parameters you do not use \
+             (an empty string for any other optional parameter counts as not given). The file goes to this session's folder unless `path` says otherwise \
              (relative = inside this session, absolute = anywhere in the workspace; a path ending in `/` \
              is a folder that receives `filename`). An existing file at the path is an error \
              (`conflict`) unless overwrite=true. Limits: {} per file, {} per user in total. Returns the \
@@ -57,6 +58,12 @@ impl Tool for WriteFileTool {
         &self.description
     }
 
+    fn empty_string_values(&self) -> &'static [&'static str] {
+        // `content: ""` is an empty file; `content_base64: ""` next to real content is an unused
+        // alternative.
+        &["content", "content_base64"]
+    }
+
     fn parameters(&self) -> Value {
         json!({
             "$schema": SCHEMA_DIALECT,
@@ -64,7 +71,7 @@ impl Tool for WriteFileTool {
             "properties": {
                 "filename": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/\\\\]+$",
                     "description": "File name, e.g. `report.md` (no slashes)."},
-                "content": {"type": "string", "description": "Text content (UTF-8). Give this or content_base64."},
+                "content": {"type": "string", "description": "Text content (UTF-8); \"\" is an empty file. Give this or content_base64."},
                 "content_base64": {"type": "string", "description": "Binary content, standard base64. Give this or content."},
                 "path": {"type": "string", "minLength": 1, "maxLength": 1024,
                     "description": "Where to save: relative = inside this session's folder, absolute = from the workspace root; ending in `/` = a folder for `filename`. Default: this session's folder."},

@@ -15,10 +15,15 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(env: TestEnv) -> Self {
+        Self::with_limits(env, workspace_core::Limits::default())
+    }
+
+    pub fn with_limits(env: TestEnv, limits: workspace_core::Limits) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let exec = ExecEnv::new(ExecConfig::new(tmp.path()));
         let blocks = workspace_examples::registry(None).unwrap();
-        let copilot = Copilot::new(env.workspaces(), blocks, exec).unwrap();
+        let workspaces = env.workspaces_with(workspace_core::Settings { limits, ..Default::default() });
+        let copilot = Copilot::new(workspaces, blocks, exec).unwrap();
         Self { copilot, env, tmp }
     }
 

@@ -108,6 +108,23 @@ fn file_stream(field: Field<'static>, multipart: Multipart<'static>) -> BodyStre
     .boxed()
 }
 
+/// The name a multipart `filename` stands for: its last segment after `/` or `\\` (SPEC §7), as
+/// browsers send it and the reference platform keeps it, so `../../etc/passwd.txt` is
+/// `passwd.txt` and `C:\\x\\y.txt` is `y.txt`. Nothing else is rewritten: the name then meets the
+/// `WorkspacePath` rules like any other, and one that breaks them (`..`, control characters, more
+/// than 255 bytes) is refused with the rule it broke. A filename with nothing after its last
+/// separator (`""`, `dir/`) names no file and is refused too.
+fn upload_file_name(raw: &str) -> Result<&str, ApiError> {
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    if name.is_empty() {
+        let shown: String = raw.chars().take(64).collect();
+        return Err(bad(format!(
+            "the `file` part's filename {shown:?} has no name after its last `/` or `\\`: send a file name, or give `path`"
+        )));
+    }
+    Ok(name)
+}
+
 /// Uploads a file (multipart/form-data, streamed).
 #[utoipa::path(post, path = "/api/workspace/files", params(UploadQuery), security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
@@ -160,9 +177,7 @@ pub async fn upload_file(
         Some(path) => manager.resolve_path(&path)?,
         None => {
             let raw = file.file_name().ok_or_else(|| bad("the `file` part needs a filename (or give `path`)"))?;
-            let clean = sanitize_filename::sanitize(raw);
-            let clean = if clean.trim().is_empty() { "upload".to_owned() } else { clean };
-            manager.resolve_path(&clean)?
+            manager.resolve_path(upload_file_name(raw)?)?
         }
     };
     let declared = file.content_type().map(ToString::to_string);
