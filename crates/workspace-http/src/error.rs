@@ -40,6 +40,9 @@ pub enum ApiError {
 /// Seconds a client is told to wait (`Retry-After`) after [`ApiError::TooManyUploads`].
 pub const UPLOAD_RETRY_AFTER_SECS: u32 = 5;
 
+/// Seconds a client is told to wait (`Retry-After`) when its token's keys cannot be fetched.
+pub const AUTH_RETRY_AFTER_SECS: u32 = 10;
+
 /// The JSON error body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -68,6 +71,8 @@ impl ApiError {
                 WorkspaceError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_error"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
             },
+            // The JWKS endpoint cannot be read: a fault of ours, not the client's token.
+            Self::Unauthorized(AuthError::KeysUnavailable) => (StatusCode::SERVICE_UNAVAILABLE, "auth_unavailable"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadLink => (StatusCode::FORBIDDEN, "invalid_link"),
             Self::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
@@ -82,8 +87,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        // Server-side failures are logged in full and answered without internals.
-        let message = if status.is_server_error() {
+        // Server-side failures are logged in full and answered without internals. An
+        // unreachable JWKS endpoint is logged once per fetch by the key cache, not per request.
+        let message = if code == "auth_unavailable" {
+            self.to_string()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
             match status {
                 StatusCode::SERVICE_UNAVAILABLE => "the database is unavailable; try again".to_owned(),
@@ -101,7 +109,9 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::TooManyUploads(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
-        if matches!(self, Self::Unauthorized(_)) {
+        if matches!(self, Self::Unauthorized(AuthError::KeysUnavailable)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(AUTH_RETRY_AFTER_SECS));
+        } else if matches!(self, Self::Unauthorized(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

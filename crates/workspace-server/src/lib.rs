@@ -113,7 +113,7 @@ fn jwt(config: &ServerConfig) -> anyhow::Result<JwtConfig> {
 pub fn mint_token(config: &ServerConfig, user: &str, ttl: u64) -> anyhow::Result<String> {
     let user = UserId::new(user)?;
     let exp = chrono_now() + i64::try_from(ttl).context("ttl too large")?;
-    Ok(jwt(config)?.mint(&user, exp))
+    jwt(config)?.mint(&user, exp).context("no HS256 secret to sign with")
 }
 
 fn chrono_now() -> i64 {

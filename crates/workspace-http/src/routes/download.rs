@@ -77,7 +77,7 @@ async fn resolve_caller(
             .map_err(|_| ApiError::BadLink)?;
         return Ok((manager, Caller::Link { expires }));
     }
-    let user = authenticate(headers, state.jwt())?;
+    let user = authenticate(headers, state.jwt()).await?;
     Ok((state.manager(&user, None).await?, Caller::Bearer))
 }
 
