@@ -23,7 +23,7 @@ use sha2::Sha256;
 use workspace_core::UserId;
 
 use crate::error::ApiError;
-use crate::jwks::Jwks;
+use crate::jwks::{Jwks, JwksError, JwksOptions};
 use crate::state::AppState;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -148,18 +148,17 @@ impl JwtConfig {
         Ok(Self { hs256: Some(mac), jwks: None, audience, issuer: None })
     }
 
-    /// Checks only asymmetric tokens, against the keys of `jwks`; HS256 tokens are refused.
-    pub fn jwks_only(jwks: Jwks, audience: Option<String>) -> Self {
-        Self { hs256: None, jwks: Some(jwks), audience, issuer: None }
+    /// Checks only asymmetric tokens, against the keys of the JWKS at `options.url`; HS256
+    /// tokens are refused. Starts the key cache (see [`Jwks`]): call inside a Tokio runtime.
+    pub fn jwks_only(options: JwksOptions, audience: Option<String>) -> Result<Self, JwksError> {
+        Ok(Self { hs256: None, jwks: Some(Jwks::start(options, false)?), audience, issuer: None })
     }
 
-    /// Also checks asymmetric tokens, against the keys of `jwks`.
-    pub fn with_jwks(mut self, jwks: Jwks) -> Self {
-        if self.hs256.is_some() {
-            jwks.note_hs256_too();
-        }
-        self.jwks = Some(jwks);
-        self
+    /// Also checks asymmetric tokens, against the keys of the JWKS at `options.url`. Starts the
+    /// key cache (see [`Jwks`]): call inside a Tokio runtime.
+    pub fn with_jwks(mut self, options: JwksOptions) -> Result<Self, JwksError> {
+        self.jwks = Some(Jwks::start(options, self.hs256.is_some())?);
+        Ok(self)
     }
 
     /// Requires `iss` to equal `issuer` (when `Some`), for every kind of token.
@@ -415,8 +414,8 @@ mod tests {
     #[tokio::test]
     async fn without_a_secret_hs256_is_neither_minted_nor_accepted() {
         // Nothing listens on the discard port: the key cache stays empty.
-        let jwks = Jwks::start(crate::JwksOptions::new("http://127.0.0.1:9/jwks.json").unwrap()).unwrap();
-        let cfg = JwtConfig::jwks_only(jwks, None);
+        let options = JwksOptions::new("http://127.0.0.1:9/jwks.json").unwrap();
+        let cfg = JwtConfig::jwks_only(options, None).unwrap();
         assert!(!cfg.accepts_hs256());
         assert_eq!(cfg.mint(&UserId::new("u").unwrap(), NOW + 60), None);
         let hs = forge(r#"{"alg":"HS256"}"#, &format!(r#"{{"sub":"u","exp":{}}}"#, NOW + 60), SECRET);

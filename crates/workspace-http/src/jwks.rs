@@ -17,7 +17,7 @@
 //! that, a symmetric (`oct`) key, and any other type or curve are left out. Signatures are checked
 //! by `jsonwebtoken` (RustCrypto backend); nothing here does cryptography.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -133,7 +133,7 @@ struct Inner {
     /// Fetches finished so far (a caller that saw an older count knows the cache changed since).
     fetches: AtomicU64,
     /// Whether HS256 tokens are accepted too (only changes what the log says).
-    hs256_too: AtomicBool,
+    hs256_too: bool,
     timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -163,8 +163,9 @@ enum Lookup {
 
 impl Jwks {
     /// Sets up the cache and starts its refresh timer, whose first fetch begins at once. Returns
-    /// without waiting for it: tokens arriving before it ends wait for it instead.
-    pub fn start(options: JwksOptions) -> Result<Self, JwksError> {
+    /// without waiting for it: tokens arriving before it ends wait for it instead. `hs256_too`
+    /// says whether HS256 tokens are accepted beside these keys (the log says so when it fails).
+    pub(crate) fn start(options: JwksOptions, hs256_too: bool) -> Result<Self, JwksError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| JwksError::NoRuntime)?;
         // The build enables exactly one backend; a second one enabled by feature unification
         // would make `jsonwebtoken` panic on first use, so find out here.
@@ -186,7 +187,7 @@ impl Jwks {
             snapshot: RwLock::default(),
             fetch_lock: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
-            hs256_too: AtomicBool::new(false),
+            hs256_too,
             timer: Mutex::new(None),
         }));
         let timer = runtime.spawn(refresh_on_a_timer(Arc::downgrade(&jwks.0)));
@@ -209,11 +210,6 @@ impl Jwks {
             last_error: snapshot.last_error.clone(),
             fetches: self.0.fetches.load(Ordering::Acquire),
         }
-    }
-
-    /// Records that HS256 tokens are accepted beside these keys, so the log can say so.
-    pub(crate) fn note_hs256_too(&self) {
-        self.0.hs256_too.store(true, Ordering::Relaxed);
     }
 
     /// The keys that may have signed a token with this `kid` and `alg`. An unknown key triggers
@@ -295,7 +291,7 @@ impl Inner {
                 snapshot.last_error = None;
             }
             Err(error) => {
-                let meanwhile = match (snapshot.keys.len(), self.hs256_too.load(Ordering::Relaxed)) {
+                let meanwhile = match (snapshot.keys.len(), self.hs256_too) {
                     (0, true) => "no JWKS token can be verified until it answers; HS256 tokens are still accepted",
                     (0, false) => "no token can be verified until it answers",
                     (_, true) => "tokens of the cached keys and HS256 tokens are still accepted",

@@ -11,7 +11,7 @@ use workspace_core::gc::{self, GcOptions};
 use workspace_core::{Db, UserId};
 use workspace_core::{SessionId, Storage};
 use workspace_exec::{ExecConfig, ExecEnv};
-use workspace_http::{ApiConfig, AppState, Jwks, JwtConfig, LinkSigner};
+use workspace_http::{ApiConfig, AppState, JwtConfig, LinkSigner};
 use workspace_migrations::{Migrator, MigratorTrait};
 
 pub use config::ServerConfig;
@@ -115,13 +115,13 @@ fn hs256(config: &ServerConfig) -> anyhow::Result<Option<JwtConfig>> {
 /// How `serve` checks tokens: HS256, the keys of the JWKS URL, or both. The key cache starts
 /// fetching in the background; the server does not wait for the auth server to answer.
 fn jwt(config: &ServerConfig) -> anyhow::Result<JwtConfig> {
-    let jwks = config.jwt_jwks.clone().map(Jwks::start).transpose().context("WS_JWT_JWKS_URL")?;
+    let jwks = config.jwt_jwks.clone();
     Ok(match (hs256(config)?, jwks) {
-        (Some(hs256), Some(jwks)) => hs256.with_jwks(jwks),
+        (Some(hs256), Some(jwks)) => hs256.with_jwks(jwks).context("WS_JWT_JWKS_URL")?,
         (Some(hs256), None) => hs256,
-        (None, Some(jwks)) => {
-            JwtConfig::jwks_only(jwks, config.jwt_audience.clone()).with_issuer(config.jwt_issuer.clone())
-        }
+        (None, Some(jwks)) => JwtConfig::jwks_only(jwks, config.jwt_audience.clone())
+            .context("WS_JWT_JWKS_URL")?
+            .with_issuer(config.jwt_issuer.clone()),
         (None, None) => anyhow::bail!("no way to check bearer tokens: set WS_JWT_SECRET or WS_JWT_JWKS_URL"),
     })
 }
