@@ -484,33 +484,47 @@ mod tests {
         assert_eq!(ec.alg, Algorithm::ES256);
         let ed = key(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": ED_X, "alg": "EdDSA"})).unwrap();
         assert_eq!(ed.alg, Algorithm::EdDSA);
+        let n = URL_SAFE_NO_PAD.encode([0xc1; 256]);
+        let rsa = key(serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256"})).unwrap();
+        assert_eq!(rsa.alg, Algorithm::RS256);
+        assert_eq!(ec.kid.as_deref(), Some("e"));
     }
 
     #[test]
     fn keys_that_disagree_or_cannot_sign_are_left_out() {
+        let ec = |extra: serde_json::Value| {
+            let mut jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y});
+            jwk.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            jwk
+        };
         let refused = [
             // `alg` disagreeing with kty/crv.
-            serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y, "alg": "RS256"}),
-            serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y, "alg": "HS256"}),
-            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": ED_X, "alg": "ES256"}),
+            (ec(serde_json::json!({"alg": "RS256"})), "disagrees"),
+            (ec(serde_json::json!({"alg": "HS256"})), "disagrees"),
+            (ec(serde_json::json!({"alg": "ES384"})), "disagrees"),
+            (serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": ED_X, "alg": "ES256"}), "disagrees"),
             // Curves and types this server does not take.
-            serde_json::json!({"kty": "EC", "crv": "P-384", "x": P256_X, "y": P256_Y}),
-            serde_json::json!({"kty": "OKP", "crv": "P-256", "x": ED_X}),
-            serde_json::json!({"kty": "OKP", "crv": "Ed448", "x": ED_X}),
-            serde_json::json!({"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"}),
+            (ec(serde_json::json!({"crv": "P-384"})), "not accepted"),
+            (serde_json::json!({"kty": "OKP", "crv": "P-256", "x": ED_X}), "not accepted"),
+            (serde_json::json!({"kty": "OKP", "crv": "Ed448", "x": ED_X}), "not accepted"),
+            (serde_json::json!({"kty": "EC", "crv": "Ed25519", "x": ED_X, "y": ED_X}), "not accepted"),
+            (serde_json::json!({"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"}), "symmetric"),
             // Encryption keys, keys not for verifying.
-            serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y, "use": "enc"}),
-            serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y, "key_ops": ["encrypt"]}),
-            // Malformed: short coordinates (would make the Ed25519 verifier panic), a point off
-            // the curve, a weak RSA modulus, missing members.
-            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
-            serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_X}),
-            serde_json::json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode([0xc1; 128]), "e": "AQAB"}),
-            serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X}),
+            (ec(serde_json::json!({"use": "enc"})), "`use`"),
+            (ec(serde_json::json!({"key_ops": ["encrypt"]})), "`key_ops`"),
+            // Malformed: a short Ed25519 key (the verifier would panic on it), a point off the
+            // curve, a weak RSA modulus, missing members.
+            (serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}), "3 bytes, not 32"),
+            (ec(serde_json::json!({"y": P256_X})), "unusable key"),
+            (serde_json::json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode([0xc1; 128]), "e": "AQAB"}), "1024 bits"),
+            (serde_json::json!({"kty": "EC", "crv": "P-256", "x": P256_X}), "no `y`"),
         ];
-        for jwk in refused {
-            assert!(key(jwk.clone()).is_err(), "{jwk}");
+        for (jwk, reason) in refused {
+            let err = key(jwk.clone()).err().unwrap_or_else(|| panic!("accepted {jwk}"));
+            assert!(err.contains(reason), "{jwk}: {err}");
         }
+        // The same key with consistent metadata is accepted.
+        assert!(key(ec(serde_json::json!({"alg": "ES256", "use": "sig", "key_ops": ["verify"]}))).is_ok());
     }
 
     #[test]
