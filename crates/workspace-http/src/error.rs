@@ -89,7 +89,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         // Server-side failures are logged in full and answered without internals. An
         // unreachable JWKS endpoint is logged once per fetch by the key cache, not per request.
-        let message = if code == "auth_unavailable" {
+        let message = if matches!(self, Self::Unauthorized(AuthError::KeysUnavailable)) {
             self.to_string()
         } else if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");

@@ -100,7 +100,7 @@ pub struct JwksStatus {
     pub fetched_at: Option<SystemTime>,
     /// The error of the latest fetch, if it failed.
     pub last_error: Option<String>,
-    /// Fetches attempted so far.
+    /// Fetches finished so far, successful or not.
     pub fetches: u64,
 }
 
@@ -276,15 +276,21 @@ impl Inner {
         let outcome = self.fetch().await;
         let mut snapshot = self.snapshot.write().unwrap_or_else(PoisonError::into_inner);
         match outcome {
-            Ok(keys) => {
+            Ok(KeySet { keys, left_out }) => {
+                // Said once per change of the key set, not at every timed refresh.
                 let kids = |keys: &[Arc<SigningKey>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
-                if snapshot.fetched_at.is_none() || snapshot.last_error.is_some() || kids(&snapshot.keys) != kids(&keys)
-                {
+                let news = snapshot.fetched_at.is_none()
+                    || snapshot.last_error.is_some()
+                    || kids(&snapshot.keys) != kids(&keys);
+                if news {
                     let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref().unwrap_or("-")).collect();
                     tracing::info!(url, keys = keys.len(), kids = ?kids, "jwks: signing keys loaded");
-                }
-                if keys.is_empty() {
-                    tracing::warn!(url, "jwks: the endpoint lists no usable signing key");
+                    for reason in &left_out {
+                        tracing::warn!(url, "jwks: key left out: {reason}");
+                    }
+                    if keys.is_empty() {
+                        tracing::warn!(url, "jwks: the endpoint lists no usable signing key");
+                    }
                 }
                 snapshot.keys = Arc::new(keys);
                 snapshot.fetched_at = Some(SystemTime::now());
@@ -305,7 +311,7 @@ impl Inner {
         self.fetches.fetch_add(1, Ordering::AcqRel);
     }
 
-    async fn fetch(&self) -> Result<Vec<Arc<SigningKey>>, String> {
+    async fn fetch(&self) -> Result<KeySet, String> {
         let url = &self.options.url;
         let accept = "application/jwk-set+json, application/json";
         let mut response = self
@@ -337,7 +343,7 @@ impl Inner {
             }
             body.extend_from_slice(&chunk);
         }
-        parse_key_set(&body, url.as_str())
+        parse_key_set(&body)
     }
 }
 
@@ -391,19 +397,27 @@ struct KeySetDocument {
     keys: Vec<serde_json::Value>,
 }
 
-/// The usable keys of a JWK set document; unusable keys are logged and left out.
-fn parse_key_set(body: &[u8], url: &str) -> Result<Vec<Arc<SigningKey>>, String> {
+/// A JWK set document, read.
+struct KeySet {
+    /// The usable keys, in the document's order.
+    keys: Vec<Arc<SigningKey>>,
+    /// Why each other key was left out (`kid: reason`).
+    left_out: Vec<String>,
+}
+
+/// The usable keys of a JWK set document, and why the others are not.
+fn parse_key_set(body: &[u8]) -> Result<KeySet, String> {
     let document: KeySetDocument =
         serde_json::from_slice(body).map_err(|e| format!("the response is not a JWK set: {e}"))?;
-    let mut keys = Vec::new();
+    let (mut keys, mut left_out) = (Vec::new(), Vec::new());
     for value in document.keys {
         let kid = value.get("kid").and_then(|k| k.as_str()).unwrap_or("-").to_owned();
         match serde_json::from_value::<JwkFields>(value).map_err(|e| e.to_string()).and_then(signing_key) {
             Ok(key) => keys.push(Arc::new(key)),
-            Err(reason) => tracing::warn!(url, kid, reason, "jwks: key left out"),
+            Err(reason) => left_out.push(format!("kid {kid:?}: {reason}")),
         }
     }
-    Ok(keys)
+    Ok(KeySet { keys, left_out })
 }
 
 /// The key a JWK describes, bound to the one algorithm its type allows.
