@@ -133,7 +133,7 @@ fuzz_target!(|upload: Upload| {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let w = world();
     let user = if upload.same_user { "shared".to_owned() } else { format!("u{}", COUNTER.fetch_add(1, Ordering::Relaxed)) };
-    let token = w.jwt.mint(&UserId::new(&user).unwrap(), 4_000_000_000);
+    let token = w.jwt.mint(&UserId::new(&user).unwrap(), 4_000_000_000).unwrap();
     let body = body_of(&upload);
     w.rt.block_on(async {
         let request = Request::post("/api/workspace/files")

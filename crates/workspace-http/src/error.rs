@@ -42,6 +42,9 @@ pub const UPLOAD_RETRY_AFTER_SECS: u32 = 5;
 /// Seconds a client is told to wait (`Retry-After`) when the database or storage is unavailable.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
 
+/// Seconds a client is told to wait (`Retry-After`) when its token's keys cannot be fetched.
+pub const AUTH_RETRY_AFTER_SECS: u32 = 10;
+
 /// The JSON error body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -77,6 +80,8 @@ impl ApiError {
                 WorkspaceError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "database_error"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
             },
+            // The JWKS endpoint cannot be read: a fault of ours, not the client's token.
+            Self::Unauthorized(AuthError::KeysUnavailable) => (StatusCode::SERVICE_UNAVAILABLE, "auth_unavailable"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadLink => (StatusCode::FORBIDDEN, "invalid_link"),
             Self::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
@@ -107,8 +112,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        // Server-side failures are logged in full and answered without internals.
-        let message = if status.is_server_error() {
+        // Server-side failures are logged in full and answered without internals. An
+        // unreachable JWKS endpoint is logged once per fetch by the key cache, not per request.
+        let message = if matches!(self, Self::Unauthorized(AuthError::KeysUnavailable)) {
+            self.to_string()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
             match status {
                 StatusCode::SERVICE_UNAVAILABLE => {
@@ -133,10 +141,11 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::TooManyUploads(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(self, Self::Unauthorized(AuthError::KeysUnavailable)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(AUTH_RETRY_AFTER_SECS));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
-        }
-        if matches!(self, Self::Unauthorized(_)) {
+        } else if matches!(self, Self::Unauthorized(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

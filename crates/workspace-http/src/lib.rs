@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod disposition;
 pub mod error;
+pub mod jwks;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
@@ -21,8 +22,9 @@ use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::{AuthError, JwtConfig};
+pub use auth::{AuthError, JwtConfig, Readiness};
 pub use error::ApiError;
+pub use jwks::{Jwks, JwksError, JwksOptions, JwksStatus};
 pub use serve::{ServeLimits, serve};
 pub use signed_link::LinkSigner;
 pub use state::{ApiConfig, AppState, RequestLimits};

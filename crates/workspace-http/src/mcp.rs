@@ -27,7 +27,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 
 /// Lets a request through only with a valid bearer token, recording who sent it.
 async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match authenticate(request.headers(), state.jwt()) {
+    match authenticate(request.headers(), state.jwt()).await {
         Ok(user) => {
             request.extensions_mut().insert(McpCaller { user });
             next.run(request).await

@@ -83,7 +83,7 @@ impl Limited {
 
 fn token(user: &str) -> String {
     let jwt = JwtConfig::new(SECRET, Some(AUDIENCE.into())).unwrap();
-    jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600)
+    jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600).unwrap()
 }
 
 /// Reads until the server closes the connection (or it errors); returns what arrived.

@@ -40,7 +40,7 @@ impl Mcp {
     }
 
     fn token(&self, user: &str) -> String {
-        self.jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600)
+        self.jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600).unwrap()
     }
 
     fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
@@ -95,9 +95,10 @@ async fn mcp_requires_a_valid_token(env: TestEnv) {
         Some(
             JwtConfig::new(b"some-other-secret-0123456789", Some(AUDIENCE.into()))
                 .unwrap()
-                .mint(&UserId::new("alice").unwrap(), chrono::Utc::now().timestamp() + 600),
+                .mint(&UserId::new("alice").unwrap(), chrono::Utc::now().timestamp() + 600)
+                .unwrap(),
         ),
-        Some(mcp.jwt.mint(&UserId::new("alice").unwrap(), chrono::Utc::now().timestamp() - 3600)),
+        Some(mcp.jwt.mint(&UserId::new("alice").unwrap(), chrono::Utc::now().timestamp() - 3600).unwrap()),
     ];
     for token in cases {
         let mut request = mcp.post("/mcp", &body);

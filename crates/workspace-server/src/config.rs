@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
 use workspace_core::{HistoryPolicy, Limits, Settings};
 use workspace_exec::IpRange;
-use workspace_http::{RequestLimits, ServeLimits};
+use workspace_http::{JwksOptions, RequestLimits, ServeLimits};
 use workspace_storage::StorageConfig;
 use workspace_storage::config::first_var;
 
@@ -23,12 +23,17 @@ pub struct ServerConfig {
     pub storage: StorageConfig,
     /// Listen address.
     pub bind: String,
-    /// HS256 secret for bearer tokens.
-    pub jwt_secret: Vec<u8>,
+    /// HS256 secret for bearer tokens; `None` when only the JWKS verifies them (HS256 is then
+    /// refused).
+    pub jwt_secret: Option<Vec<u8>>,
     /// Whether the secret was generated (embedded mode) rather than configured.
     pub jwt_secret_generated: bool,
     /// Required `aud` claim, if any.
     pub jwt_audience: Option<String>,
+    /// Required `iss` claim, if any (HS256 and JWKS tokens alike).
+    pub jwt_issuer: Option<String>,
+    /// Where the keys of ES256, RS256 and EdDSA tokens come from, if they are accepted.
+    pub jwt_jwks: Option<JwksOptions>,
     /// Key for signed download links.
     pub link_secret: Vec<u8>,
     /// Size limits, history retention and the inline threshold.
@@ -112,17 +117,27 @@ impl ServerConfig {
         let storage = StorageConfig::from_lookup(|name| {
             lookup(name).or_else(|| (name == "WS_STORAGE_DIR" && !dir_configured).then(|| default_files.clone()))
         })?;
-        let (jwt_secret, jwt_secret_generated) = match var(&["WS_JWT_SECRET", "SUPABASE_JWT_SECRET"]) {
-            Some(secret) => (secret.into_bytes(), false),
-            None => (load_or_create_secret(&data_dir.join("jwt-secret"))?, true),
+        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            var(&[name]).map(|v| parse_secs(name, &v)).transpose().map(|v| v.unwrap_or(default))
         };
-        if jwt_secret.len() < 16 {
+        let jwt_jwks = jwks_options(&var, &secs)?;
+        let (jwt_secret, jwt_secret_generated) = match (var(&["WS_JWT_SECRET", "SUPABASE_JWT_SECRET"]), &jwt_jwks) {
+            (Some(secret), _) => (Some(secret.into_bytes()), false),
+            // A JWKS and no secret: HS256 is off, and no generated secret becomes a way in.
+            (None, Some(_)) => (None, false),
+            (None, None) => (Some(load_or_create_secret(&data_dir.join("jwt-secret"))?), true),
+        };
+        if jwt_secret.as_ref().is_some_and(|secret| secret.len() < 16) {
             bail!("WS_JWT_SECRET must be at least 16 bytes long");
         }
-        let link_secret = match var(&["WS_LINK_SECRET"]) {
-            Some(secret) => secret.into_bytes(),
+        let link_secret = match (var(&["WS_LINK_SECRET"]), &jwt_secret) {
+            (Some(secret), _) => secret.into_bytes(),
             // Derived from the JWT secret, so replicas that share it agree on links too.
-            None => Sha256::digest([b"workspace-signed-links\n".as_slice(), &jwt_secret].concat()).to_vec(),
+            (None, Some(jwt_secret)) => {
+                Sha256::digest([b"workspace-signed-links\n".as_slice(), jwt_secret].concat()).to_vec()
+            }
+            // JWKS only: no shared secret to derive from, so a key generated once and kept.
+            (None, None) => load_or_create_secret(&data_dir.join("link-secret"))?,
         };
         let defaults = Limits::default();
         let limits = Limits {
@@ -160,9 +175,6 @@ impl ServerConfig {
                 .transpose()?
                 .unwrap_or(7 * 24 * 3600),
         );
-        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
-            var(&[name]).map(|v| parse_secs(name, &v)).transpose().map(|v| v.unwrap_or(default))
-        };
         let bytes = |name: &str, default: usize| -> anyhow::Result<usize> {
             match var(&[name]) {
                 Some(v) => usize::try_from(parse_size(name, &v)?).with_context(|| format!("{name}={v}: too large")),
@@ -204,6 +216,8 @@ impl ServerConfig {
             jwt_secret,
             jwt_secret_generated,
             jwt_audience: var(&["WS_JWT_AUDIENCE"]),
+            jwt_issuer: var(&["WS_JWT_ISSUER"]),
+            jwt_jwks,
             link_secret,
             settings,
             storage_timeout,
@@ -221,6 +235,32 @@ impl ServerConfig {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// The JWKS settings: `WS_JWT_JWKS_URL` and its timers, which make no sense without it.
+fn jwks_options(
+    var: &impl Fn(&[&str]) -> Option<String>,
+    secs: &impl Fn(&str, Duration) -> anyhow::Result<Duration>,
+) -> anyhow::Result<Option<JwksOptions>> {
+    const REFRESH: &str = "WS_JWT_JWKS_REFRESH_SECS";
+    const MIN_REFRESH: &str = "WS_JWT_JWKS_MIN_REFRESH_SECS";
+    let Some(url) = var(&["WS_JWT_JWKS_URL"]) else {
+        if let Some(name) = [REFRESH, MIN_REFRESH].into_iter().find(|name| var(&[name]).is_some()) {
+            bail!("{name} is set but WS_JWT_JWKS_URL is not: set the JWKS URL or remove {name}");
+        }
+        return Ok(None);
+    };
+    let mut options = JwksOptions::new(&url).map_err(|e| anyhow!("WS_JWT_JWKS_URL: {e}"))?;
+    options.refresh_interval = secs(REFRESH, options.refresh_interval)?;
+    options.min_refresh_interval = secs(MIN_REFRESH, options.min_refresh_interval)?;
+    if options.min_refresh_interval > options.refresh_interval {
+        bail!(
+            "{MIN_REFRESH}={} is longer than {REFRESH}={}: refreshes for unknown keys cannot be rarer than the timer",
+            options.min_refresh_interval.as_secs(),
+            options.refresh_interval.as_secs()
+        );
+    }
+    Ok(Some(options))
 }
 
 /// Reads the secret kept in `path`, creating a random one (mode 0600) the first time.
@@ -262,6 +302,8 @@ mod tests {
         assert_eq!(cfg.database_url, format!("sqlite://{}?mode=rwc", data.join("workspace.db").display()));
         assert_eq!(cfg.storage, StorageConfig::Local { root: data.join("files") });
         assert!(cfg.jwt_secret_generated);
+        assert!(cfg.jwt_secret.is_some());
+        assert_eq!((cfg.jwt_jwks.as_ref(), cfg.jwt_issuer.as_ref(), cfg.jwt_audience.as_ref()), (None, None, None));
         assert_eq!(cfg.bind, "127.0.0.1:8080");
         assert_eq!(cfg.settings, Settings::default());
         assert_eq!(cfg.storage_timeout, Duration::from_secs(30));
@@ -364,6 +406,83 @@ mod tests {
             let text = format!("{err:#}");
             assert!(text.contains(&format!("WS_FETCH_ALLOW={bad}")), "{text}");
             assert!(text.contains("expected an address and a prefix length"), "{text}");
+        }
+    }
+
+    #[test]
+    fn jwks_alone_turns_hs256_off_and_keeps_a_link_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let vars = [
+            ("WS_DATA_DIR", data.to_str().unwrap()),
+            // Operator-configured: loopback and plain http are fine.
+            ("WS_JWT_JWKS_URL", "http://127.0.0.1:9999/auth/v1/.well-known/jwks.json"),
+            ("WS_JWT_ISSUER", "http://127.0.0.1:9999/auth/v1"),
+            ("WS_JWT_AUDIENCE", "authenticated"),
+        ];
+        let cfg = config(&vars).unwrap();
+        let jwks = cfg.jwt_jwks.as_ref().unwrap();
+        assert_eq!(jwks.url.as_str(), "http://127.0.0.1:9999/auth/v1/.well-known/jwks.json");
+        assert_eq!(jwks.refresh_interval, JwksOptions::DEFAULT_REFRESH_INTERVAL);
+        assert_eq!(jwks.min_refresh_interval, JwksOptions::DEFAULT_MIN_REFRESH_INTERVAL);
+        assert_eq!(cfg.jwt_issuer.as_deref(), Some("http://127.0.0.1:9999/auth/v1"));
+        assert_eq!(cfg.jwt_audience.as_deref(), Some("authenticated"));
+        assert_eq!(cfg.jwt_secret, None, "no generated HS256 secret beside a JWKS");
+        assert!(!cfg.jwt_secret_generated);
+        assert!(!data.join("jwt-secret").exists());
+        // Signed links still need a key: generated once, kept, the same after a restart.
+        assert!(data.join("link-secret").exists());
+        assert_eq!(config(&vars).unwrap().link_secret, cfg.link_secret);
+
+        // Both: the secret keeps HS256 on and keys links as before.
+        let both = config(&[vars[1], ("WS_JWT_SECRET", "0123456789abcdef0123")]).unwrap();
+        assert_eq!(both.jwt_secret.as_deref(), Some(b"0123456789abcdef0123".as_slice()));
+        let hs256_only = config(&[("WS_JWT_SECRET", "0123456789abcdef0123")]).unwrap();
+        assert_eq!(both.link_secret, hs256_only.link_secret);
+
+        let tuned = config(&[
+            ("WS_JWT_JWKS_URL", "https://project.supabase.co/auth/v1/.well-known/jwks.json"),
+            ("WS_JWT_JWKS_REFRESH_SECS", "600"),
+            ("WS_JWT_JWKS_MIN_REFRESH_SECS", "60"),
+            ("WS_LINK_SECRET", "link-secret-link-secret"),
+        ])
+        .unwrap();
+        let jwks = tuned.jwt_jwks.unwrap();
+        assert_eq!(
+            (jwks.refresh_interval, jwks.min_refresh_interval),
+            (Duration::from_secs(600), Duration::from_secs(60))
+        );
+        assert_eq!(tuned.link_secret, b"link-secret-link-secret");
+    }
+
+    #[test]
+    fn bad_jwks_settings_are_refused_naming_the_variable() {
+        let url = ("WS_JWT_JWKS_URL", "http://127.0.0.1:9999/jwks.json");
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Vars, &[&str])] = &[
+            (&[("WS_JWT_JWKS_URL", "ftp://auth.internal/jwks.json")], &["WS_JWT_JWKS_URL", "http and https"]),
+            (&[("WS_JWT_JWKS_URL", "auth.internal/jwks.json")], &["WS_JWT_JWKS_URL"]),
+            (&[("WS_JWT_JWKS_URL", "file:///etc/jwks.json")], &["WS_JWT_JWKS_URL"]),
+            (&[url, ("WS_JWT_JWKS_REFRESH_SECS", "0")], &["WS_JWT_JWKS_REFRESH_SECS=0"]),
+            (&[url, ("WS_JWT_JWKS_MIN_REFRESH_SECS", "soon")], &["WS_JWT_JWKS_MIN_REFRESH_SECS=soon"]),
+            (
+                &[url, ("WS_JWT_JWKS_REFRESH_SECS", "60"), ("WS_JWT_JWKS_MIN_REFRESH_SECS", "120")],
+                &["WS_JWT_JWKS_MIN_REFRESH_SECS=120", "WS_JWT_JWKS_REFRESH_SECS=60"],
+            ),
+            // Timers without a URL are a mistake, not a no-op.
+            (&[("WS_JWT_JWKS_REFRESH_SECS", "60")], &["WS_JWT_JWKS_REFRESH_SECS", "WS_JWT_JWKS_URL is not"]),
+            (&[("WS_JWT_JWKS_MIN_REFRESH_SECS", "5")], &["WS_JWT_JWKS_MIN_REFRESH_SECS", "WS_JWT_JWKS_URL is not"]),
+            // A JWKS does not excuse a weak secret.
+            (&[url, ("WS_JWT_SECRET", "short")], &["WS_JWT_SECRET", "at least 16 bytes"]),
+        ];
+        for (vars, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut vars = vars.to_vec();
+            vars.push(("WS_DATA_DIR", dir.path().to_str().unwrap()));
+            let err = config(&vars).unwrap_err().to_string();
+            for needle in *expected {
+                assert!(err.contains(needle), "{vars:?}: {err}");
+            }
         }
     }
 

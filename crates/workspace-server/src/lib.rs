@@ -34,7 +34,8 @@ pub enum Command {
         #[arg(long)]
         rollback: bool,
     },
-    /// Print a bearer token for a user, signed with the configured secret.
+    /// Print an HS256 bearer token for a user, signed with the configured (or generated) secret.
+    /// Not available when only `WS_JWT_JWKS_URL` is set: tokens then come from the auth server.
     Token {
         /// The user id (`sub`).
         #[arg(long)]
@@ -108,15 +109,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn jwt(config: &ServerConfig) -> anyhow::Result<JwtConfig> {
-    Ok(JwtConfig::new(&config.jwt_secret, config.jwt_audience.clone())?)
+/// HS256 token checking, when a secret is configured (or generated in embedded mode).
+fn hs256(config: &ServerConfig) -> anyhow::Result<Option<JwtConfig>> {
+    let Some(secret) = &config.jwt_secret else { return Ok(None) };
+    Ok(Some(JwtConfig::new(secret, config.jwt_audience.clone())?.with_issuer(config.jwt_issuer.clone())))
 }
 
-/// A token for `user` valid for `ttl` seconds.
+/// How `serve` checks tokens: HS256, the keys of the JWKS URL, or both. The key cache starts
+/// fetching in the background; the server does not wait for the auth server to answer.
+fn jwt(config: &ServerConfig) -> anyhow::Result<JwtConfig> {
+    let jwks = config.jwt_jwks.clone();
+    Ok(match (hs256(config)?, jwks) {
+        (Some(hs256), Some(jwks)) => hs256.with_jwks(jwks).context("WS_JWT_JWKS_URL")?,
+        (Some(hs256), None) => hs256,
+        (None, Some(jwks)) => JwtConfig::jwks_only(jwks, config.jwt_audience.clone())
+            .context("WS_JWT_JWKS_URL")?
+            .with_issuer(config.jwt_issuer.clone()),
+        (None, None) => anyhow::bail!("no way to check bearer tokens: set WS_JWT_SECRET or WS_JWT_JWKS_URL"),
+    })
+}
+
+/// An HS256 token for `user` valid for `ttl` seconds.
 pub fn mint_token(config: &ServerConfig, user: &str, ttl: u64) -> anyhow::Result<String> {
     let user = UserId::new(user)?;
     let exp = chrono_now() + i64::try_from(ttl).context("ttl too large")?;
-    Ok(jwt(config)?.mint(&user, exp))
+    let Some(hs256) = hs256(config)? else {
+        anyhow::bail!(
+            "no HS256 secret to sign with: WS_JWT_SECRET is not set, and with WS_JWT_JWKS_URL alone tokens come from your auth server"
+        );
+    };
+    hs256.mint(&user, exp).context("no HS256 secret to sign with")
 }
 
 fn chrono_now() -> i64 {
@@ -150,8 +172,16 @@ async fn open(config: &ServerConfig) -> anyhow::Result<Workspaces> {
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let workspaces = open(&config).await?;
+    let jwt = jwt(&config)?;
+    tracing::info!(
+        hs256 = jwt.accepts_hs256(),
+        jwks = jwt.jwks().map(|jwks| jwks.url().as_str()),
+        issuer = config.jwt_issuer.as_deref(),
+        audience = config.jwt_audience.as_deref(),
+        "bearer tokens"
+    );
     let api = ApiConfig {
-        jwt: jwt(&config)?,
+        jwt,
         links: LinkSigner::new(&config.link_secret)?,
         max_link_ttl: config.max_link_ttl,
         redirect_downloads: config.redirect_downloads,
@@ -246,6 +276,28 @@ mod tests {
     fn verify_cli() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[tokio::test]
+    async fn the_token_command_needs_an_hs256_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let lookup = |vars: Vec<(&'static str, String)>| {
+            ServerConfig::from_lookup(move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+                .unwrap()
+        };
+        let data = ("WS_DATA_DIR", dir.path().display().to_string());
+        let url = ("WS_JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json".to_owned());
+        let err = mint_token(&lookup(vec![data.clone(), url.clone()]), "u", 60).unwrap_err().to_string();
+        assert!(err.contains("WS_JWT_SECRET"), "{err}");
+        // With a secret beside the JWKS, minted tokens carry the configured issuer.
+        let secret = "0123456789abcdef0123";
+        let issuer = "https://auth.example/v1";
+        let vars = vec![data, url, ("WS_JWT_SECRET", secret.to_owned()), ("WS_JWT_ISSUER", issuer.to_owned())];
+        let token = mint_token(&lookup(vars), "u", 60).unwrap();
+        let now = chrono_now();
+        let check = |issuer: &str| JwtConfig::new(secret.as_bytes(), None).unwrap().with_issuer(Some(issuer.into()));
+        assert_eq!(check(issuer).verify(&token, now).await.unwrap().as_str(), "u");
+        assert!(check("https://other.example/v1").verify(&token, now).await.is_err());
     }
 
     #[test]

@@ -56,7 +56,8 @@ use futures::StreamExt;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_upload_leaves_nothing_partial() {
     let dir = tempfile::tempdir().unwrap();
-    let token = JwtConfig::new(SECRET.as_bytes(), None).unwrap().mint(&UserId::new("crash").unwrap(), now() + 600);
+    let token =
+        JwtConfig::new(SECRET.as_bytes(), None).unwrap().mint(&UserId::new("crash").unwrap(), now() + 600).unwrap();
     let client = common::client();
     let mut acknowledged: HashMap<String, String> = HashMap::new();
 

@@ -53,7 +53,7 @@ async fn downloads_redirect_to_a_signed_gcs_url() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, workspace_http::router(state)).await.unwrap() });
 
-    let token = JwtConfig::new(SECRET, None).unwrap().mint(&user, chrono_now() + 600);
+    let token = JwtConfig::new(SECRET, None).unwrap().mint(&user, chrono_now() + 600).unwrap();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = client
         .get(format!("http://{addr}/api/workspace/files/{}/download", info.id))
@@ -70,7 +70,7 @@ async fn downloads_redirect_to_a_signed_gcs_url() {
     assert_eq!(body, "signed and redirected");
 
     // Another user's id still answers 404, never a redirect.
-    let bob = JwtConfig::new(SECRET, None).unwrap().mint(&UserId::new("bob").unwrap(), chrono_now() + 600);
+    let bob = JwtConfig::new(SECRET, None).unwrap().mint(&UserId::new("bob").unwrap(), chrono_now() + 600).unwrap();
     let response = client
         .get(format!("http://{addr}/api/workspace/files/{}/download", info.id))
         .bearer_auth(&bob)

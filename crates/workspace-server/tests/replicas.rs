@@ -47,8 +47,10 @@ async fn two_replicas_share_one_database_and_one_bucket() {
     let Some(env) = TestEnv::new(DbKind::Postgres).await else { return };
     let replicas = [start(&env), start(&env)];
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
-    let token =
-        JwtConfig::new(SECRET.as_bytes(), None).unwrap().mint(&UserId::new("replica-user").unwrap(), now() + 600);
+    let token = JwtConfig::new(SECRET.as_bytes(), None)
+        .unwrap()
+        .mint(&UserId::new("replica-user").unwrap(), now() + 600)
+        .unwrap();
     let client = common::client();
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     let statuses: Arc<Mutex<HashMap<u16, u32>>> = Arc::default();

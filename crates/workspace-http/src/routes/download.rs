@@ -75,7 +75,7 @@ async fn resolve_caller(
         let manager = state.workspaces().manager_for_workspace(workspace).await.map_err(|_| ApiError::BadLink)?;
         return Ok((manager, Caller::Link { expires }));
     }
-    let user = authenticate(headers, state.jwt())?;
+    let user = authenticate(headers, state.jwt()).await?;
     Ok((state.manager(&user, None).await?, Caller::Bearer))
 }
 

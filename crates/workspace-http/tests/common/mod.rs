@@ -84,7 +84,7 @@ impl Server {
     }
 
     pub fn token(&self, user: &str) -> String {
-        self.jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600)
+        self.jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
