@@ -348,6 +348,11 @@ async fn create_file_indexes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         // History oldest first (quota purge, retention).
         "CREATE INDEX ix_user_workspace_file_history ON user_workspace_file (workspace_id, history_since) \
          WHERE history_since IS NOT NULL",
+        // Listings newest first and largest first (SPEC §18), over current files only.
+        "CREATE INDEX ix_user_workspace_file_created ON user_workspace_file (workspace_id, created_at) \
+         WHERE is_current = true AND is_deleted = false",
+        "CREATE INDEX ix_user_workspace_file_size ON user_workspace_file (workspace_id, size_bytes) \
+         WHERE is_current = true AND is_deleted = false",
         // The trash, newest first.
         "CREATE INDEX ix_user_workspace_file_trash ON user_workspace_file (workspace_id, deleted_at) \
          WHERE is_current = true AND is_deleted = true",

@@ -9,11 +9,15 @@ use workspace_exec::{BlockRegistry, ExecEnv};
 
 use crate::error::ToolError;
 use crate::registry::{ToolContext, ToolRegistry};
-use crate::tools::{DeleteFileTool, ListFilesTool, ReadFileTool, RunBlockTool, WriteFileTool};
+use crate::tools::{
+    DeleteFileTool, ListFilesTool, ListVersionsTool, ReadFileTool, RestoreFileTool, RunBlockTool, UsageTool,
+    WriteFileTool,
+};
 
 impl ToolRegistry {
-    /// The five workspace tools of SPEC §9: `list_workspace_files`, `read_workspace_file`,
-    /// `write_workspace_file`, `delete_workspace_file` and `run_block` over `blocks`.
+    /// The workspace tools: SPEC §9's `list_workspace_files`, `read_workspace_file`,
+    /// `write_workspace_file`, `delete_workspace_file` and `run_block` over `blocks`, and §15's
+    /// history tools `list_workspace_versions`, `restore_workspace_file` and `workspace_usage`.
     pub fn workspace_tools(blocks: Arc<BlockRegistry>, limits: Limits) -> Result<Self, ToolError> {
         let mut registry = Self::new();
         registry.register(ListFilesTool)?;
@@ -21,6 +25,9 @@ impl ToolRegistry {
         registry.register(WriteFileTool::new(limits))?;
         registry.register(DeleteFileTool)?;
         registry.register(RunBlockTool::new(blocks))?;
+        registry.register(ListVersionsTool)?;
+        registry.register(RestoreFileTool)?;
+        registry.register(UsageTool)?;
         Ok(registry)
     }
 }

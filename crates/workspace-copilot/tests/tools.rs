@@ -568,4 +568,46 @@ db_tests!(
     files_persist_across_sessions,
     run_block_qr,
     run_block_errors,
+    history_tools_undo_overwrites_and_deletes,
 );
+
+async fn history_tools_undo_overwrites_and_deletes(env: TestEnv) {
+    let h = Harness::new(env);
+    let first = h.call("s1", "write_workspace_file", json!({"filename": "plan.md", "content": "v1"})).await.unwrap();
+    let first_id = first["file"]["id"].as_str().unwrap().to_owned();
+    h.call("s1", "write_workspace_file", json!({"filename": "plan.md", "content": "version two", "overwrite": true}))
+        .await
+        .unwrap();
+    let versions = h.call("s1", "list_workspace_versions", json!({"path": "plan.md"})).await.unwrap();
+    assert_eq!(versions["count"], 2);
+    assert_eq!(versions["versions"][1]["id"], first_id.as_str());
+    assert_eq!(versions["versions"][0]["is_current"], true);
+    // The old id still reads the old content.
+    let old = h.call("s1", "read_workspace_file", json!({"file_id": first_id})).await.unwrap();
+    assert_eq!(old["content"], "v1");
+    // Restoring it makes it current again.
+    let restored = h.call("s1", "restore_workspace_file", json!({"file_id": first_id})).await.unwrap();
+    assert_eq!(restored["file"]["path"], "/sessions/s1/plan.md");
+    assert_eq!(h.call("s1", "read_workspace_file", json!({"path": "plan.md"})).await.unwrap()["content"], "v1");
+    // Undo a delete.
+    let deleted = h.call("s1", "delete_workspace_file", json!({"path": "plan.md"})).await.unwrap();
+    let id = deleted["file"]["id"].as_str().unwrap().to_owned();
+    common::expect_err(h.call("s1", "read_workspace_file", json!({"path": "plan.md"})).await, "not_found");
+    h.call("s1", "restore_workspace_file", json!({"file_id": format!("workspace://{id}")})).await.unwrap();
+    assert_eq!(h.call("s1", "read_workspace_file", json!({"path": "plan.md"})).await.unwrap()["content"], "v1");
+    common::expect_err(
+        h.call("s1", "restore_workspace_file", json!({"file_id": "workspace:///sessions/s1/plan.md"})).await,
+        "invalid_input",
+    );
+    // Another user cannot restore it.
+    common::expect_err(h.call_as("bob", "s1", "restore_workspace_file", json!({"file_id": id})).await, "not_found");
+    // Usage names the largest files first.
+    h.call("s1", "write_workspace_file", json!({"filename": "big.txt", "content": "x".repeat(5000)})).await.unwrap();
+    let usage = h.call("s1", "workspace_usage", json!({})).await.unwrap();
+    assert_eq!(usage["largest"][0]["path"], "/sessions/s1/big.txt");
+    assert_eq!(usage["largest"][0]["size_bytes"], 5000);
+    assert_eq!(usage["file_count"], 2);
+    let sum = usage["live_bytes"].as_u64().unwrap() + usage["history_bytes"].as_u64().unwrap();
+    assert_eq!(usage["used_bytes"].as_u64().unwrap(), sum);
+    assert!(usage["history_bytes"].as_u64().unwrap() >= "version two".len() as u64);
+}

@@ -8,6 +8,7 @@ pub mod events;
 pub mod gc;
 mod history;
 pub mod ids;
+mod listing;
 pub mod manager;
 pub mod memory;
 mod meter;
@@ -28,7 +29,7 @@ pub use manager::{Opened, WorkspaceManager};
 pub use memory::InMemoryStorage;
 pub use model::{
     Checksum, FileInfo, FilePage, FileRef, FileSource, HistoryPolicy, Limits, ListOptions, NewFile, Precondition,
-    RestoreOptions, Settings, TrashEntry, TrashPage, Usage, VersionInfo,
+    RestoreOptions, Settings, SortKey, SortOrder, TrashEntry, TrashPage, Usage, VersionInfo,
 };
 pub use path::{PathError, PathPrefix, WorkspacePath};
 pub use storage::{

@@ -26,10 +26,7 @@ use crate::events::{Event, EventKind, PendingEvent};
 use crate::history;
 use crate::ids::{FileId, SessionId, UserId, WorkspaceId};
 use crate::mime;
-use crate::model::{
-    ContentLocation, FileInfo, FilePage, FileRef, INLINE_STORAGE_PATH, ListOptions, NewFile, Precondition, Settings,
-    Usage,
-};
+use crate::model::{ContentLocation, FileInfo, FileRef, INLINE_STORAGE_PATH, NewFile, Precondition, Settings, Usage};
 use crate::path::{PathPrefix, WorkspacePath};
 use crate::rows;
 use crate::storage::{BlobKey, ByteRange, GetResult, Storage};
@@ -399,32 +396,6 @@ impl WorkspaceManager {
         Ok(())
     }
 
-    /// Lists current files in path order. See [`ListOptions`].
-    pub async fn list(&self, options: ListOptions) -> Result<FilePage> {
-        let ListOptions { prefix, include_all_sessions, limit, cursor } = options;
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(WorkspaceError::InvalidInput(format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
-        }
-        let prefix = match prefix {
-            Some(prefix) => prefix,
-            None => self.resolve_prefix("", include_all_sessions)?,
-        };
-        let mut query = file::Entity::find().filter(rows::current(self.workspace_id)).filter(prefix_condition(&prefix));
-        if let Some(cursor) = cursor {
-            query = query.filter(file::Column::Path.gt(decode_cursor(&cursor)?));
-        }
-        let mut found =
-            query.order_by_asc(file::Column::Path).limit(limit + 1).all(self.workspaces.db().conn()).await?;
-        let next_cursor = if found.len() as u64 > limit {
-            found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            found.last().map(|row| hex::encode(row.path.as_bytes()))
-        } else {
-            None
-        };
-        let files = found.into_iter().map(rows::to_info).collect::<Result<Vec<_>>>()?;
-        Ok(FilePage { files, next_cursor })
-    }
-
     /// Moves a file (with its versions) to the trash; its path is free at once. Only the current
     /// version names the file for this: an older version's id is refused.
     pub async fn delete(&self, target: impl Into<FileRef>, precondition: Precondition) -> Result<FileInfo> {
@@ -503,7 +474,7 @@ impl WorkspaceManager {
 /// Conflict and preconditions of a write against the current file at its path.
 fn check_target(new: &NewFile, current: Option<&FileInfo>) -> Result<()> {
     new.precondition.check(current)?;
-    let overwrite = new.overwrite || matches!(new.precondition, Precondition::IfMatch(_));
+    let overwrite = new.overwrite || matches!(new.precondition, Precondition::IfMatch(_) | Precondition::IfExists);
     match current {
         Some(_) if !overwrite => Err(WorkspaceError::Conflict(new.path.to_string())),
         _ => Ok(()),
@@ -518,26 +489,4 @@ fn validate_name(name: &str) -> Result<String> {
         return Err(WorkspaceError::InvalidInput("a file name may not contain control characters".into()));
     }
     Ok(name.to_owned())
-}
-
-/// Rows inside a folder: the folder path itself or anything below `dir/`. `'0'` is the byte
-/// after `'/'`, so `[dir/, dir0)` is exactly "starts with `dir/`" under byte-wise ordering (the
-/// path column uses the C collation on PostgreSQL and BINARY on SQLite).
-pub(crate) fn prefix_condition(prefix: &PathPrefix) -> sea_orm::Condition {
-    use sea_orm::Condition;
-    match prefix.as_dir() {
-        None => Condition::all(),
-        Some(dir) => Condition::any().add(file::Column::Path.eq(dir)).add(
-            Condition::all()
-                .add(file::Column::Path.gte(format!("{dir}/")))
-                .add(file::Column::Path.lt(format!("{dir}0"))),
-        ),
-    }
-}
-
-fn decode_cursor(cursor: &str) -> Result<String> {
-    hex::decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| WorkspaceError::InvalidInput("cursor is not one this server issued".into()))
 }

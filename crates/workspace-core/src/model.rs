@@ -236,6 +236,8 @@ pub enum Precondition {
     /// The file must exist with this checksum (`If-Match`). On a write, it implies overwrite and
     /// a free path fails it.
     IfMatch(Checksum),
+    /// A file must be there, whatever its content (`If-Match: *`).
+    IfExists,
     /// The path must be free (`If-None-Match: *`; writes only).
     IfNoneMatch,
 }
@@ -253,10 +255,11 @@ impl Precondition {
                 ),
                 current_checksum: Some(file.checksum.to_string()),
             }),
-            (Self::IfMatch(_), None) => Err(WorkspaceError::PreconditionFailed {
+            (Self::IfMatch(_) | Self::IfExists, None) => Err(WorkspaceError::PreconditionFailed {
                 message: "precondition failed: no file is there to match".into(),
                 current_checksum: None,
             }),
+            (Self::IfExists, Some(_)) => Ok(()),
             (Self::IfNoneMatch, Some(file)) => Err(WorkspaceError::PreconditionFailed {
                 message: format!("precondition failed: {} already exists", file.path),
                 current_checksum: Some(file.checksum.to_string()),
@@ -334,6 +337,30 @@ impl NewFile {
     }
 }
 
+/// What a listing is ordered by (SPEC §18).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// By path (byte order), the default.
+    #[default]
+    Path,
+    /// By creation time of the current version.
+    CreatedAt,
+    /// By size.
+    Size,
+}
+
+/// Ascending or descending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    /// Smallest, oldest or first path first.
+    #[default]
+    Asc,
+    /// Largest, newest or last path first.
+    Desc,
+}
+
 /// What a listing asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListOptions {
@@ -344,13 +371,27 @@ pub struct ListOptions {
     pub include_all_sessions: bool,
     /// Page size, 1 to [`crate::manager::MAX_PAGE_SIZE`].
     pub limit: u64,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (of the same sort and search).
     pub cursor: Option<String>,
+    /// The order of the files; ties are broken by path, so every order is total.
+    pub sort: SortKey,
+    /// Ascending or descending.
+    pub order: SortOrder,
+    /// Only files whose name contains this, ignoring ASCII case.
+    pub query: Option<String>,
 }
 
 impl Default for ListOptions {
     fn default() -> Self {
-        Self { prefix: None, include_all_sessions: false, limit: 100, cursor: None }
+        Self {
+            prefix: None,
+            include_all_sessions: false,
+            limit: 100,
+            cursor: None,
+            sort: SortKey::Path,
+            order: SortOrder::Asc,
+            query: None,
+        }
     }
 }
 

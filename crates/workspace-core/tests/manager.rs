@@ -17,8 +17,8 @@ use workspace_core::entity::{user_workspace_file as file, workspace_content as c
 use workspace_core::gc::GcOptions;
 use workspace_core::{
     BlobKey, ByteRange, Checksum, ContentId, EventKind, FileRef, FileSource, HistoryPolicy, Limits, ListOptions,
-    NewFile, Precondition, RestoreOptions, SessionId, Settings, Storage, UserId, WorkspaceError, WorkspaceManager,
-    Workspaces,
+    NewFile, Precondition, RestoreOptions, SessionId, Settings, SortKey, SortOrder, Storage, UserId, WorkspaceError,
+    WorkspaceManager, Workspaces,
 };
 use workspace_testkit::{CountingBody, FaultyStorage, TestEnv, db_tests};
 
@@ -98,6 +98,7 @@ db_tests!(
     gc_spares_a_write_in_flight,
     gc_lists_blobs_page_by_page,
     listing_pages_and_prefixes,
+    listing_sorts_searches_and_pages_every_sort,
     mime_is_chosen_and_sniffed,
     workspace_creation_is_race_free,
     other_users_files_are_not_found,
@@ -766,7 +767,7 @@ async fn listing_pages_and_prefixes(env: TestEnv) {
                 Some(Err(e)) => return Err(e),
                 None => None,
             };
-            m.list(ListOptions { prefix, include_all_sessions: all, limit, cursor }).await
+            m.list(ListOptions { prefix, include_all_sessions: all, limit, cursor, ..ListOptions::default() }).await
         }
     };
     let paths = |page: &workspace_core::FilePage| page.files.iter().map(|f| f.path.to_string()).collect::<Vec<_>>();
@@ -805,6 +806,76 @@ async fn listing_pages_and_prefixes(env: TestEnv) {
     m.write_bytes(new_file(&m, "/p%_/q.txt"), "x").await.unwrap();
     assert_eq!(list(Some("/p%_"), true, 10, None).await.unwrap().files.len(), 1);
     assert_eq!(list(Some("/p"), true, 10, None).await.unwrap().files.len(), 0);
+}
+
+async fn listing_sorts_searches_and_pages_every_sort(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    // Sizes and names chosen so that each order differs; equal sizes test the tie-break.
+    let specs = [("/b/Report.md", 30), ("/a/notes.TXT", 10), ("/c/report-final.md", 30), ("/a/zeta.bin", 5)];
+    for (p, size) in specs {
+        m.write_bytes(new_file(&m, p), body(size, size as usize)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let all = |sort, order, query: Option<&str>, limit| {
+        let m = m.clone();
+        let query = query.map(str::to_owned);
+        async move {
+            let mut out = Vec::new();
+            let mut cursor = None;
+            loop {
+                let options = ListOptions {
+                    include_all_sessions: true,
+                    limit,
+                    cursor,
+                    sort,
+                    order,
+                    query: query.clone(),
+                    ..ListOptions::default()
+                };
+                let page = m.list(options).await.unwrap();
+                out.extend(page.files.iter().map(|f| f.path.to_string()));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => return out,
+                }
+            }
+        }
+    };
+    for limit in [1, 2, 100] {
+        assert_eq!(
+            all(SortKey::CreatedAt, SortOrder::Desc, None, limit).await,
+            ["/a/zeta.bin", "/c/report-final.md", "/a/notes.TXT", "/b/Report.md"],
+            "newest first, in pages of {limit}"
+        );
+        assert_eq!(
+            all(SortKey::Size, SortOrder::Desc, None, limit).await,
+            ["/b/Report.md", "/c/report-final.md", "/a/notes.TXT", "/a/zeta.bin"],
+            "largest first, ties by path"
+        );
+        assert_eq!(
+            all(SortKey::Size, SortOrder::Asc, None, limit).await,
+            ["/a/zeta.bin", "/a/notes.TXT", "/b/Report.md", "/c/report-final.md"]
+        );
+        assert_eq!(
+            all(SortKey::Path, SortOrder::Desc, None, limit).await,
+            ["/c/report-final.md", "/b/Report.md", "/a/zeta.bin", "/a/notes.TXT"]
+        );
+    }
+    assert_eq!(all(SortKey::Path, SortOrder::Asc, Some("report"), 1).await, ["/b/Report.md", "/c/report-final.md"]);
+    assert_eq!(all(SortKey::Path, SortOrder::Asc, Some("NOTES.t"), 10).await, ["/a/notes.TXT"]);
+    assert!(all(SortKey::Path, SortOrder::Asc, Some("%"), 10).await.is_empty(), "wildcards are literal");
+    // A cursor of one sort is refused by another.
+    let first = m
+        .list(ListOptions { include_all_sessions: true, limit: 1, sort: SortKey::Size, ..ListOptions::default() })
+        .await
+        .unwrap();
+    let wrong = ListOptions {
+        include_all_sessions: true,
+        cursor: first.next_cursor,
+        sort: SortKey::CreatedAt,
+        ..ListOptions::default()
+    };
+    assert!(matches!(m.list(wrong).await, Err(WorkspaceError::InvalidInput(_))));
 }
 
 async fn mime_is_chosen_and_sniffed(env: TestEnv) {

@@ -38,6 +38,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/workspace/files/{id}"),
     ("get", "/api/workspace/files/{id}/download"),
     ("post", "/api/workspace/files/{id}/link"),
+    ("get", "/api/workspace/files/{id}/versions"),
+    ("post", "/api/workspace/files/{id}/restore"),
+    ("get", "/api/workspace/trash"),
+    ("delete", "/api/workspace/trash"),
+    ("delete", "/api/workspace/trash/{id}"),
     ("get", "/api/workspace/usage"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -50,13 +55,17 @@ pub const DEFAULT_LINK_TTL_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    use routes::{download, files, health, links, upload, usage};
+    use routes::{download, files, health, history, links, upload, usage};
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/api/workspace/files", get(files::list_files).post(upload::upload_file))
         .route("/api/workspace/files/{id}", get(files::get_file).delete(files::delete_file))
         .route("/api/workspace/files/{id}/download", get(download::download_file))
         .route("/api/workspace/files/{id}/link", post(links::create_link))
+        .route("/api/workspace/files/{id}/versions", get(history::list_versions))
+        .route("/api/workspace/files/{id}/restore", post(history::restore_file))
+        .route("/api/workspace/trash", get(history::list_trash).delete(history::empty_trash))
+        .route("/api/workspace/trash/{id}", axum::routing::delete(history::purge_file))
         .route("/api/workspace/usage", get(usage::usage))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

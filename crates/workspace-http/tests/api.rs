@@ -30,6 +30,9 @@ db_tests!(
     signed_links_work_without_a_header_and_fail_when_tampered,
     two_instances_share_one_database,
     health_metrics_and_openapi,
+    history_over_http,
+    preconditions_over_http,
+    listing_sort_and_search_over_http,
 );
 
 async fn upload_list_info_download_delete(env: TestEnv) {
@@ -635,4 +638,158 @@ async fn health_metrics_and_openapi(env: TestEnv) {
     let unknown = s.client.get(s.url("/nope")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     assert_eq!(unknown.json::<Value>().await.unwrap()["error"], "not_found");
+}
+
+async fn history_over_http(env: TestEnv) {
+    let s = Server::start(env).await;
+    let first = s.upload_file("alice", "draft.md", b"first").await;
+    let (content_type, body) = common::multipart(&[Part::text("overwrite", "true"), Part::file("draft.md", b"second")]);
+    let r =
+        s.post("alice", "/api/workspace/files").header("content-type", content_type).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let second: Value = r.json().await.unwrap();
+    let (v1, v2) = (first["id"].as_str().unwrap(), second["id"].as_str().unwrap());
+    assert_eq!((second["version"].as_u64(), second["is_current"].as_bool()), (Some(2), Some(true)));
+
+    // The old id still names the old bytes, and says which version is current.
+    let old: Value = s.get("alice", &format!("/api/workspace/files/{v1}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((old["is_current"].as_bool(), old["current_id"].as_str()), (Some(false), Some(v2)));
+    let bytes = s.get("alice", &format!("/api/workspace/files/{v1}/download")).send().await.unwrap().bytes().await;
+    assert_eq!(bytes.unwrap(), "first");
+    let versions: Value =
+        s.get("alice", &format!("/api/workspace/files/{v1}/versions")).send().await.unwrap().json().await.unwrap();
+    let listed: Vec<(&str, bool)> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["id"].as_str().unwrap(), v["is_current"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(listed, [(v2, true), (v1, false)]);
+
+    // Restoring a version makes a new current version with its bytes.
+    let r = s.post("alice", &format!("/api/workspace/files/{v1}/restore")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let restored: Value = r.json().await.unwrap();
+    assert_eq!((restored["version"].as_u64(), restored["checksum"].as_str()), (Some(3), first["checksum"].as_str()));
+    let v3 = restored["id"].as_str().unwrap().to_owned();
+
+    // Delete → trash → restore → delete → purge.
+    assert_eq!(s.delete("alice", &format!("/api/workspace/files/{v1}")).send().await.unwrap().status(), 409);
+    assert_eq!(s.delete("alice", &format!("/api/workspace/files/{v3}")).send().await.unwrap().status(), 204);
+    assert_eq!(s.get("alice", &format!("/api/workspace/files/{v3}")).send().await.unwrap().status(), 404);
+    let trash: Value = s.get("alice", "/api/workspace/trash").send().await.unwrap().json().await.unwrap();
+    assert_eq!(trash["files"].as_array().unwrap().len(), 1);
+    assert_eq!(trash["files"][0]["id"], v3.as_str());
+    assert!(trash["files"][0]["deleted_at"].is_string() && trash["files"][0]["purge_at"].is_string());
+    let usage: Value = s.get("alice", "/api/workspace/usage").send().await.unwrap().json().await.unwrap();
+    assert_eq!((usage["live_bytes"].as_u64(), usage["file_count"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(usage["history_bytes"].as_u64(), Some(5 + 6 + 5));
+    assert_eq!(usage["used_bytes"].as_u64(), Some(16));
+    // Another user's id is 404 on every history route.
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/api/workspace/files/{v1}/versions")),
+        (reqwest::Method::POST, format!("/api/workspace/files/{v3}/restore")),
+        (reqwest::Method::DELETE, format!("/api/workspace/trash/{v3}")),
+    ] {
+        let r = s.client.request(method.clone(), s.url(&path)).bearer_auth(s.token("bob")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{method} {path}");
+    }
+    // Restore onto a taken path is a conflict naming it; another path works.
+    s.upload_file("alice", "draft.md", b"squatter").await;
+    let r = s.post("alice", &format!("/api/workspace/files/{v3}/restore")).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("/draft.md"));
+    let r = s
+        .post("alice", &format!("/api/workspace/files/{v3}/restore"))
+        .header("content-type", "application/json")
+        .body(r#"{"path": "/draft (restored).md"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["path"], "/draft (restored).md");
+    let r = s.post("alice", &format!("/api/workspace/files/{v3}/restore")).body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // Only the trash can be purged; purge and empty it.
+    assert_eq!(s.delete("alice", &format!("/api/workspace/trash/{v3}")).send().await.unwrap().status(), 404);
+    assert_eq!(s.delete("alice", &format!("/api/workspace/files/{v3}")).send().await.unwrap().status(), 204);
+    assert_eq!(s.delete("alice", &format!("/api/workspace/trash/{v3}")).send().await.unwrap().status(), 204);
+    assert_eq!(s.get("alice", &format!("/api/workspace/files/{v1}")).send().await.unwrap().status(), 404);
+    let squatter: Value =
+        s.get("alice", "/api/workspace/files?path_prefix=/draft.md").send().await.unwrap().json().await.unwrap();
+    let id = squatter["files"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.delete("alice", &format!("/api/workspace/files/{id}")).send().await.unwrap().status(), 204);
+    let emptied: Value = s.delete("alice", "/api/workspace/trash").send().await.unwrap().json().await.unwrap();
+    assert_eq!(emptied["purged"], 1);
+    s.env.assert_consistent().await;
+}
+
+async fn preconditions_over_http(env: TestEnv) {
+    let s = Server::start(env).await;
+    let info = s.upload_file("alice", "p.txt", b"one").await;
+    let (id, etag) = (info["id"].as_str().unwrap().to_owned(), format!("\"{}\"", info["checksum"].as_str().unwrap()));
+    let stale = format!("\"{}\"", "0".repeat(64));
+    let upload = |headers: Vec<(&'static str, String)>, body: &'static [u8]| {
+        let (content_type, bytes) = common::multipart(&[Part::text("path", "/p.txt"), Part::file("p.txt", body)]);
+        let mut request = s.post("alice", "/api/workspace/files").header("content-type", content_type).body(bytes);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    // A stale If-Match changes nothing and names the current checksum.
+    let r = upload(vec![("if-match", stale.clone())], b"two").await.unwrap();
+    assert_eq!(r.status(), 412);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["error"].as_str(), body["current_checksum"].as_str()),
+        (Some("precondition_failed"), info["checksum"].as_str())
+    );
+    // The right one implies overwrite.
+    let r = upload(vec![("if-match", etag.clone())], b"two").await.unwrap();
+    assert_eq!(r.status(), 201);
+    let two: Value = r.json().await.unwrap();
+    assert_eq!(upload(vec![("if-none-match", "*".into())], b"x").await.unwrap().status(), 412);
+    for bad in ["W/\"abc\"", "abc", "\"nothex\""] {
+        assert_eq!(upload(vec![("if-match", bad.into())], b"x").await.unwrap().status(), 400, "{bad}");
+    }
+    assert_eq!(upload(vec![("if-none-match", "\"x\"".into())], b"x").await.unwrap().status(), 400);
+    // Delete checks the file named by the id.
+    let two_id = two["id"].as_str().unwrap();
+    let r = s.delete("alice", &format!("/api/workspace/files/{two_id}")).header("if-match", etag).send().await.unwrap();
+    assert_eq!(r.status(), 412);
+    let two_etag = format!("\"{}\"", two["checksum"].as_str().unwrap());
+    let r = s.delete("alice", &format!("/api/workspace/files/{two_id}")).header("if-match", two_etag).send().await;
+    assert_eq!(r.unwrap().status(), 204);
+    assert_eq!(
+        s.get("alice", &format!("/api/workspace/files/{id}")).send().await.unwrap().status(),
+        404,
+        "in the trash"
+    );
+}
+
+async fn listing_sort_and_search_over_http(env: TestEnv) {
+    let s = Server::start(env).await;
+    for (name, size) in [("b-report.md", 300usize), ("a-notes.txt", 100), ("c-Report.txt", 200)] {
+        s.upload_file("alice", name, &vec![b'x'; size]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let names = |q: &'static str| {
+        let request = s.get("alice", &format!("/api/workspace/files?{q}"));
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{q}");
+            let page: Value = r.json().await.unwrap();
+            page["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names("sort=created_at&order=desc").await, ["c-Report.txt", "a-notes.txt", "b-report.md"]);
+    assert_eq!(names("sort=size&order=desc").await, ["b-report.md", "c-Report.txt", "a-notes.txt"]);
+    assert_eq!(names("q=REPORT").await, ["b-report.md", "c-Report.txt"]);
+    assert_eq!(names("q=report&sort=size").await, ["c-Report.txt", "b-report.md"]);
+    for bad in ["sort=name", "order=up"] {
+        let r = s.get("alice", &format!("/api/workspace/files?{bad}")).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_query");
+    }
 }

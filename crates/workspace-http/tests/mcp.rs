@@ -135,7 +135,16 @@ async fn mcp_session_over_streamable_http(env: TestEnv) {
         list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["list_workspace_files", "read_workspace_file", "write_workspace_file", "delete_workspace_file", "run_block"]
+        [
+            "list_workspace_files",
+            "read_workspace_file",
+            "write_workspace_file",
+            "delete_workspace_file",
+            "run_block",
+            "list_workspace_versions",
+            "restore_workspace_file",
+            "workspace_usage"
+        ]
     );
     for tool in list["result"]["tools"].as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object");

@@ -136,7 +136,16 @@ fn stdio_transcript_initialize_list_write_read() {
     let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["list_workspace_files", "read_workspace_file", "write_workspace_file", "delete_workspace_file", "run_block"]
+        [
+            "list_workspace_files",
+            "read_workspace_file",
+            "write_workspace_file",
+            "delete_workspace_file",
+            "run_block",
+            "list_workspace_versions",
+            "restore_workspace_file",
+            "workspace_usage"
+        ]
     );
     for tool in tools {
         assert_eq!(tool["inputSchema"]["$schema"], "https://json-schema.org/draft/2020-12/schema");

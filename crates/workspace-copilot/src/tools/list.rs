@@ -67,7 +67,13 @@ impl Tool for ListFilesTool {
         let prefix =
             args.path_prefix.as_deref().map(|p| manager.resolve_prefix(p, args.include_all_sessions)).transpose()?;
         let page = manager
-            .list(ListOptions { prefix, include_all_sessions: args.include_all_sessions, limit, cursor: args.cursor })
+            .list(ListOptions {
+                prefix,
+                include_all_sessions: args.include_all_sessions,
+                limit,
+                cursor: args.cursor,
+                ..ListOptions::default()
+            })
             .await?;
         Ok(json!({
             "files": page.files.iter().map(file_json).collect::<Vec<_>>(),

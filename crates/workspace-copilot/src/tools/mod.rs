@@ -1,7 +1,8 @@
-//! The five workspace tools of SPEC §9 and what they share: how a file is named in arguments
+//! The workspace tools of SPEC §9 and §15 and what they share: how a file is named in arguments
 //! (`file_id` or `path`) and how its metadata is shown to the model.
 
 mod delete;
+mod history;
 mod list;
 mod read;
 mod run_block;
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use workspace_core::{FileId, FileInfo, FileRef, WorkspaceUri};
 
 pub use delete::DeleteFileTool;
+pub use history::{ListVersionsTool, RestoreFileTool, UsageTool};
 pub use list::ListFilesTool;
 pub use read::ReadFileTool;
 pub use run_block::RunBlockTool;

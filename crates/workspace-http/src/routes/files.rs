@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use workspace_core::{FileInfo, FileSource, ListOptions, Precondition, SessionId};
+use workspace_core::{FileInfo, FileSource, ListOptions, SessionId, SortKey, SortOrder};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::ApiQuery;
-use crate::routes::parse_file_id;
+use crate::routes::{if_match, parse_file_id};
 use crate::state::AppState;
 
 /// A stored file as the API shows it.
@@ -113,8 +113,56 @@ pub struct ListQuery {
     /// Page size, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (of the same sort and search).
     pub cursor: Option<String>,
+    /// Order of the files: `path` (default), `created_at` or `size`; ties by path.
+    pub sort: Option<ListSort>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<ListOrder>,
+    /// Only files whose name contains this (ASCII case ignored).
+    #[param(max_length = 255)]
+    pub q: Option<String>,
+}
+
+/// What a listing is sorted by.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListSort {
+    /// Path, byte order.
+    Path,
+    /// Creation time of the current version.
+    CreatedAt,
+    /// Size in bytes.
+    Size,
+}
+
+/// Ascending or descending.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListOrder {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+impl From<ListSort> for SortKey {
+    fn from(sort: ListSort) -> Self {
+        match sort {
+            ListSort::Path => Self::Path,
+            ListSort::CreatedAt => Self::CreatedAt,
+            ListSort::Size => Self::Size,
+        }
+    }
+}
+
+impl From<ListOrder> for SortOrder {
+    fn from(order: ListOrder) -> Self {
+        match order {
+            ListOrder::Asc => Self::Asc,
+            ListOrder::Desc => Self::Desc,
+        }
+    }
 }
 
 pub(crate) fn session_of(raw: Option<&str>) -> Result<Option<SessionId>, ApiError> {
@@ -141,6 +189,9 @@ pub async fn list_files(
             include_all_sessions: query.include_all_sessions,
             limit: query.limit.unwrap_or(100),
             cursor: query.cursor,
+            sort: query.sort.map(Into::into).unwrap_or_default(),
+            order: query.order.map(Into::into).unwrap_or_default(),
+            query: query.q,
         })
         .await?;
     Ok(Json(FileListResponse {
@@ -163,16 +214,22 @@ pub async fn get_file(
     Ok(Json(info.into()))
 }
 
-/// Soft-deletes a file.
-#[utoipa::path(delete, path = "/api/workspace/files/{id}", params(("id" = String, Path, description = "File id")),
+/// Moves a file (with its versions) to the trash; its path is free at once.
+#[utoipa::path(delete, path = "/api/workspace/files/{id}",
+    params(("id" = String, Path, description = "File id (the current version's)"),
+        ("If-Match" = Option<String>, Header, description = "The ETag (quoted sha-256) the file must have")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Moved to the trash"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The id is an older version; delete the current one", body = ErrorBody),
+        (status = 412, description = "If-Match does not hold", body = ErrorBody)))]
 pub async fn delete_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_file_id(&id)?;
-    state.manager(&user, None).await?.delete(id, Precondition::None).await?;
+    state.manager(&user, None).await?.delete(id, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,8 +19,8 @@ use workspace_core::{BodyStream, FileSource, NewFile};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::ApiQuery;
 use crate::routes::files::{FileInfoResponse, session_of};
+use crate::routes::{ApiQuery, upload_precondition};
 use crate::state::AppState;
 
 /// Longest text field accepted, in bytes.
@@ -126,10 +126,15 @@ fn upload_file_name(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// Uploads a file (multipart/form-data, streamed).
-#[utoipa::path(post, path = "/api/workspace/files", params(UploadQuery), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/workspace/files",
+    params(UploadQuery,
+        ("If-Match" = Option<String>, Header, description = "Replace the file at the path only if it has this ETag (quoted sha-256); implies overwrite"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only if the path is free")),
+    security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = FileInfoResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 412, description = "A precondition does not hold", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "Too many uploads in flight for this user; see `Retry-After`")))]
 pub async fn upload_file(
     State(state): State<AppState>,
@@ -181,7 +186,10 @@ pub async fn upload_file(
         }
     };
     let declared = file.content_type().map(ToString::to_string);
-    let mut new = NewFile::new(target).with_overwrite(overwrite).with_source(FileSource::Upload);
+    let mut new = NewFile::new(target)
+        .with_overwrite(overwrite)
+        .with_precondition(upload_precondition(&headers)?)
+        .with_source(FileSource::Upload);
     if let Some(mime) = declared {
         new = new.with_mime_type(mime);
     }

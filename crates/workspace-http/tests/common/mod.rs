@@ -95,6 +95,10 @@ impl Server {
         self.client.get(self.url(path)).bearer_auth(self.token(user))
     }
 
+    pub fn post(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(self.token(user))
+    }
+
     pub fn delete(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
         self.client.delete(self.url(path)).bearer_auth(self.token(user))
     }
