@@ -19,6 +19,9 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+/// Default of the longest wait for a database connection.
+pub const DEFAULT_DATABASE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A connection pool to SQLite or PostgreSQL, chosen by URL.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -80,8 +83,15 @@ impl Db {
     /// SQLite gets WAL journaling, `synchronous=FULL` (a commit is durable when it returns) and a
     /// busy timeout so concurrent writers wait for each other instead of failing.
     pub async fn connect(url: &str) -> Result<Self, DbErr> {
+        Self::connect_with(url, DEFAULT_DATABASE_TIMEOUT).await
+    }
+
+    /// [`connect`](Self::connect), with `timeout` as the longest a statement waits for a
+    /// connection (`WS_DATABASE_TIMEOUT_SECS`): with the database unreachable, a request fails
+    /// (as unavailable) within it.
+    pub async fn connect_with(url: &str, timeout: Duration) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
-        options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
+        options.sqlx_logging(false).connect_timeout(timeout.min(Duration::from_secs(10))).acquire_timeout(timeout);
         if url.starts_with("sqlite:") {
             options.max_connections(8).map_sqlx_sqlite_opts(|o| {
                 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -99,8 +109,8 @@ impl Db {
                 let mut options = ConnectOptions::new(url.to_owned());
                 options
                     .sqlx_logging(false)
-                    .connect_timeout(Duration::from_secs(10))
-                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_timeout(timeout.min(Duration::from_secs(10)))
+                    .acquire_timeout(timeout.saturating_mul(2))
                     .max_connections(1)
                     .map_sqlx_sqlite_opts(|o| {
                         use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};

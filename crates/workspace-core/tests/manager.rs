@@ -615,6 +615,25 @@ async fn cancelled_writes_leave_no_blob(env: TestEnv) {
     for task in tasks {
         let _ = task.await.unwrap();
     }
+    // Deterministically too: a writer dropped while its blob is stored but its row not yet
+    // committed (the backend holds the put after storing the object).
+    let faulty = FaultyStorage::new(env.storage.clone());
+    let faults = Arc::clone(&faulty.faults);
+    faults.hold_put.store(true, Ordering::SeqCst);
+    let held = manager_with(
+        &Workspaces::new(env.db.clone(), Storage::new(faulty), Settings::default()).unwrap(),
+        "alice",
+        None,
+    )
+    .await;
+    let writer = tokio::spawn({
+        let held = held.clone();
+        async move { held.write_bytes(new_file(&held, "/held.bin"), body(99, BLOB)).await }
+    });
+    faults.held.notified().await;
+    writer.abort();
+    assert!(writer.await.unwrap_err().is_cancelled());
+    faults.hold_put.store(false, Ordering::SeqCst);
     // The guards' cleanup runs in the background: give it a moment, then nothing is orphaned,
     // without running gc.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

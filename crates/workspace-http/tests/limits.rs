@@ -157,16 +157,24 @@ async fn request_bodies_are_bounded_except_the_streamed_upload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_uploads_per_user_are_capped_and_slots_are_released() {
-    let request = RequestLimits { max_concurrent_uploads: 2, ..RequestLimits::default() };
+async fn excess_uploads_wait_for_a_slot_then_get_429_and_slots_are_released() {
+    let request = RequestLimits {
+        max_concurrent_uploads: 2,
+        max_queued_uploads: 1,
+        upload_queue_timeout: Duration::from_secs(1),
+        ..RequestLimits::default()
+    };
     let Some(s) = Limited::start(ServeLimits::default(), request).await else { return };
     let first = s.stalled_upload("alice").await;
     let mut second = s.stalled_upload("alice").await;
-    // Wait until both slow uploads hold their slots: then a third is refused.
+    // Wait until both slow uploads hold their slots: a third then waits its bounded time in line
+    // and is answered 429.
     let deadline = Instant::now() + Duration::from_secs(5);
     let refused = loop {
+        let started = Instant::now();
         let r = s.upload("alice", "third.txt", b"third").await;
         if r.status() == 429 {
+            assert!(started.elapsed() >= Duration::from_millis(900), "it waited in line first");
             break r;
         }
         assert!(Instant::now() < deadline, "a third concurrent upload was never refused: {}", r.status());
@@ -180,22 +188,35 @@ async fn concurrent_uploads_per_user_are_capped_and_slots_are_released() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "too_many_uploads", "{body}");
 
-    // Another user is not affected.
-    let r = s.upload("bob", "bob.txt", b"bob").await;
-    assert_eq!(r.status(), 201);
-
-    // A client that goes away frees its slot.
-    drop(first);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = s.upload("alice", "after-disconnect.txt", b"ok").await;
-        if r.status() == 201 {
-            break;
+    // The line is bounded too: with one upload already waiting, another is refused at once.
+    let waiting = tokio::spawn({
+        let (client, url) = (s.client.clone(), s.url("/api/workspace/files"));
+        let (content_type, body) = common::multipart(&[Part::file("waiting.txt", b"w")]);
+        async move {
+            client.post(url).bearer_auth(token("alice")).header("content-type", content_type).body(body).send().await
         }
-        assert_eq!(r.status(), 429);
-        assert!(Instant::now() < deadline, "the slot of a disconnected upload was never released");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let r = s.upload("alice", "fourth.txt", b"fourth").await;
+    assert_eq!(r.status(), 429);
+    assert!(started.elapsed() < Duration::from_millis(800), "a full line refuses without waiting");
+    assert_eq!(waiting.await.unwrap().unwrap().status(), 429, "the waiting one timed out");
+
+    // Another user is not affected.
+    assert_eq!(s.upload("bob", "bob.txt", b"bob").await.status(), 201);
+
+    // A client that goes away frees its slot for the next in line.
+    let next = tokio::spawn({
+        let (client, url) = (s.client.clone(), s.url("/api/workspace/files"));
+        let (content_type, body) = common::multipart(&[Part::file("after-disconnect.txt", b"ok")]);
+        async move {
+            client.post(url).bearer_auth(token("alice")).header("content-type", content_type).body(body).send().await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(first);
+    assert_eq!(next.await.unwrap().unwrap().status(), 201, "the waiting upload got the freed slot");
     // A failed upload frees its slot too: end the second one with a malformed body.
     second.write_all(b"\r\n--not-the-boundary--\r\n").await.unwrap();
     second.shutdown().await.unwrap();
@@ -206,6 +227,44 @@ async fn concurrent_uploads_per_user_are_capped_and_slots_are_released() {
         assert_eq!(r.status(), 201, "both slots are free again");
     }
     assert_eq!(s.file_count("alice").await, 3, "nothing of the stalled uploads was stored");
+}
+
+/// SPEC §7: back-pressure never breaks the concurrency rules. With the default limits, 16 and 32
+/// concurrent writers of one user all proceed: 201 or 409, never 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_and_thirty_two_writers_of_one_user_proceed_with_the_defaults() {
+    let Some(s) = Limited::start(ServeLimits::default(), RequestLimits::default()).await else { return };
+    for (writers, overwrite) in [(32usize, false), (16, true), (32, true)] {
+        let tasks: Vec<_> = (0..writers)
+            .map(|i| {
+                let (client, url) = (s.client.clone(), s.url("/api/workspace/files"));
+                // Over the inline threshold, so every writer streams a blob.
+                let bytes = vec![i as u8; 100 * 1024];
+                tokio::spawn(async move {
+                    let (content_type, body) = common::multipart(&[
+                        Part::text("path", "/same.bin"),
+                        Part::text("overwrite", if overwrite { "true" } else { "false" }),
+                        Part::file("same.bin", &bytes),
+                    ]);
+                    let r =
+                        client.post(url).bearer_auth(token("alice")).header("content-type", content_type).body(body);
+                    r.send().await.unwrap().status().as_u16()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap());
+        }
+        let created = statuses.iter().filter(|s| **s == 201).count();
+        assert!(statuses.iter().all(|s| [201, 409].contains(s)), "{writers} writers: {statuses:?}");
+        if overwrite {
+            assert_eq!(created, writers, "every overwrite is a new version");
+        } else {
+            assert_eq!(created, 1, "one writer creates the file, the others conflict");
+        }
+    }
+    s._env.assert_consistent().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

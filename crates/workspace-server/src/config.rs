@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub settings: Settings,
     /// Deadline of every storage call.
     pub storage_timeout: Duration,
+    /// Longest wait for a database connection.
+    pub database_timeout: Duration,
     /// Longest signed-link lifetime.
     pub max_link_ttl: Duration,
     /// Redirect downloads to backend-signed URLs when possible.
@@ -208,6 +210,7 @@ impl ServerConfig {
             upload_queue_timeout: secs("WS_UPLOAD_QUEUE_TIMEOUT_SECS", request_defaults.upload_queue_timeout)?,
         };
         let storage_timeout = secs("WS_STORAGE_TIMEOUT_SECS", workspace_core::DEFAULT_STORAGE_TIMEOUT)?;
+        let database_timeout = secs("WS_DATABASE_TIMEOUT_SECS", workspace_core::db::DEFAULT_DATABASE_TIMEOUT)?;
         Ok(Self {
             data_dir,
             database_url,
@@ -221,6 +224,7 @@ impl ServerConfig {
             link_secret,
             settings,
             storage_timeout,
+            database_timeout,
             max_link_ttl,
             redirect_downloads: var(&["WS_REDIRECT_DOWNLOADS"])
                 .map(|v| parse_bool("WS_REDIRECT_DOWNLOADS", &v))

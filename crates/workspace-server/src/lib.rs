@@ -158,7 +158,7 @@ async fn connect(config: &ServerConfig) -> anyhow::Result<Db> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     }
-    Db::connect(&config.database_url).await.context("connecting to the database")
+    Db::connect_with(&config.database_url, config.database_timeout).await.context("connecting to the database")
 }
 
 /// Connects to the database, migrates it (under the database's lock, so replicas starting

@@ -57,8 +57,8 @@ impl TestEnv {
         Self::migrated(kind, None).await
     }
 
-    /// Builds the world with only the first `steps` migrations applied (all when `None`): for
-    /// tests of the migrations themselves.
+    /// Builds the world with only the first `steps` migrations applied (all when `None`, none
+    /// with `Some(0)`): for tests of the migrations themselves.
     pub async fn migrated(kind: DbKind, steps: Option<u32>) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let (db, pg) = match kind {
@@ -73,6 +73,7 @@ impl TestEnv {
         };
         match steps {
             None => workspace_migrations::migrate(db.conn()).await.unwrap(),
+            Some(0) => {}
             Some(steps) => {
                 use workspace_migrations::MigratorTrait;
                 workspace_migrations::Migrator::up(db.conn(), Some(steps)).await.unwrap();
