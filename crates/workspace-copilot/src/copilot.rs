@@ -10,14 +10,15 @@ use workspace_exec::{BlockRegistry, ExecEnv};
 use crate::error::ToolError;
 use crate::registry::{ToolContext, ToolRegistry};
 use crate::tools::{
-    DeleteFileTool, ListFilesTool, ListVersionsTool, ReadFileTool, RestoreFileTool, RunBlockTool, UsageTool,
-    WriteFileTool,
+    CopyFileTool, DeleteFileTool, ListFilesTool, ListVersionsTool, MoveFileTool, ReadFileTool, RestoreFileTool,
+    RunBlockTool, UsageTool, WriteFileTool,
 };
 
 impl ToolRegistry {
     /// The workspace tools: SPEC §9's `list_workspace_files`, `read_workspace_file`,
     /// `write_workspace_file`, `delete_workspace_file` and `run_block` over `blocks`, and §15's
-    /// history tools `list_workspace_versions`, `restore_workspace_file` and `workspace_usage`.
+    /// history tools `list_workspace_versions`, `restore_workspace_file` and `workspace_usage`,
+    /// and its structure tools `move_workspace_file` and `copy_workspace_file`.
     pub fn workspace_tools(blocks: Arc<BlockRegistry>, limits: Limits) -> Result<Self, ToolError> {
         let mut registry = Self::new();
         registry.register(ListFilesTool)?;
@@ -28,6 +29,8 @@ impl ToolRegistry {
         registry.register(ListVersionsTool)?;
         registry.register(RestoreFileTool)?;
         registry.register(UsageTool)?;
+        registry.register(MoveFileTool)?;
+        registry.register(CopyFileTool)?;
         Ok(registry)
     }
 }

@@ -14,12 +14,14 @@ pub struct ToolError {
     pub code: &'static str,
     /// What happened and what to do about it.
     pub message: String,
+    /// With `precondition_failed`: the checksum the file has now (SPEC §15).
+    pub current_checksum: Option<String>,
 }
 
 impl ToolError {
     /// A failure with a code and a message.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), current_checksum: None }
     }
 
     /// The input broke a rule; the message names it.
@@ -37,9 +39,14 @@ impl ToolError {
         Self::new("internal_error", message)
     }
 
-    /// The JSON the model sees: `{"error": code, "message": …}`.
+    /// The JSON the model sees: `{"error": code, "message": …}`, and `current_checksum` when a
+    /// precondition failed.
     pub fn to_json(&self) -> Value {
-        json!({ "error": self.code, "message": self.message })
+        let mut value = json!({ "error": self.code, "message": self.message });
+        if let Some(checksum) = &self.current_checksum {
+            value["current_checksum"] = checksum.clone().into();
+        }
+        value
     }
 }
 
@@ -53,6 +60,11 @@ impl From<WorkspaceError> for ToolError {
             WorkspaceError::QuotaExceeded { used, limit, needed } => {
                 Self::new(err.code(), quota_message(used, limit, needed))
             }
+            WorkspaceError::PreconditionFailed { message, current_checksum } => Self {
+                code: "precondition_failed",
+                message: format!("{message}. Read the file again (its checksum is in the file metadata) and retry."),
+                current_checksum,
+            },
             other => Self::new(other.code(), other.to_string()),
         }
     }

@@ -13,7 +13,7 @@ async fn harness() -> Harness {
     Harness::new(TestEnv::new(DbKind::Sqlite).await.unwrap())
 }
 
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 10] = [
     "list_workspace_files",
     "read_workspace_file",
     "write_workspace_file",
@@ -22,6 +22,8 @@ const TOOLS: [&str; 8] = [
     "list_workspace_versions",
     "restore_workspace_file",
     "workspace_usage",
+    "move_workspace_file",
+    "copy_workspace_file",
 ];
 
 #[tokio::test]
@@ -212,6 +214,20 @@ async fn valid_arguments(h: &Harness, tool: &str, avoid: &str, n: usize) -> Valu
             vec![json!({"file_id": id.to_string()})]
         }
         "workspace_usage" => vec![json!({})],
+        "move_workspace_file" => {
+            let id = file(format!("/mv{n}.txt")).await;
+            vec![
+                json!({"path": format!("/mv{n}.txt"), "new_path": format!("/moved{n}.txt")}),
+                json!({"file_id": id.to_string(), "new_path": format!("/moved{n}.txt")}),
+            ]
+        }
+        "copy_workspace_file" => {
+            let id = file(format!("/cp{n}.txt")).await;
+            vec![
+                json!({"path": format!("/cp{n}.txt"), "new_path": format!("/copied{n}.txt")}),
+                json!({"file_id": id.to_string(), "new_path": format!("/copied{n}.txt")}),
+            ]
+        }
         // Without `input` the block lacks its required `text`: both calls must fail alike.
         "run_block" => vec![json!({"block_id": "qr_code", "input": {"text": "x"}}), json!({"block_id": "qr_code"})],
         other => panic!("no valid arguments for {other}: add them here"),

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::str::FromStr;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Harness, expect_err};
@@ -569,7 +571,62 @@ db_tests!(
     run_block_qr,
     run_block_errors,
     history_tools_undo_overwrites_and_deletes,
+    move_copy_and_if_match,
 );
+
+async fn move_copy_and_if_match(env: TestEnv) {
+    let h = Harness::new(env);
+    let written = h.call("s1", "write_workspace_file", json!({"filename": "a.md", "content": "alpha"})).await.unwrap();
+    let id = written["file"]["id"].as_str().unwrap().to_owned();
+    let checksum = h.manager().await.lookup(workspace_core::FileId::from_str(&id).unwrap()).await.unwrap().checksum;
+    let moved = h.call("s1", "move_workspace_file", json!({"path": "a.md", "new_path": "notes/a.md"})).await.unwrap();
+    assert_eq!(
+        (moved["file"]["id"].as_str(), moved["file"]["path"].as_str()),
+        (Some(id.as_str()), Some("/sessions/s1/notes/a.md"))
+    );
+    let copied = h.call("s1", "copy_workspace_file", json!({"file_id": id, "new_path": "/shared/a.md"})).await.unwrap();
+    assert_ne!(copied["file"]["id"], moved["file"]["id"]);
+    assert_eq!(h.call("s2", "read_workspace_file", json!({"path": "/shared/a.md"})).await.unwrap()["content"], "alpha");
+    common::expect_err(
+        h.call("s1", "move_workspace_file", json!({"file_id": id, "new_path": "/shared/a.md"})).await,
+        "conflict",
+    );
+    // if_match: a stale checksum changes nothing and says what the checksum is now.
+    let stale = "0".repeat(64);
+    let err = h
+        .call(
+            "s1",
+            "write_workspace_file",
+            json!({"filename": "a.md", "path": "notes/a.md", "content": "beta", "if_match": stale}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "precondition_failed");
+    assert_eq!(err.current_checksum.as_deref(), Some(checksum.as_str()));
+    assert_eq!(err.to_json()["current_checksum"], checksum.as_str());
+    let ok = h
+        .call(
+            "s1",
+            "write_workspace_file",
+            json!({"filename": "a.md", "path": "notes/a.md", "content": "beta", "if_match": checksum.as_str()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok["file"]["path"], "/sessions/s1/notes/a.md");
+    common::expect_err(
+        h.call("s1", "delete_workspace_file", json!({"path": "notes/a.md", "if_match": checksum.as_str()})).await,
+        "precondition_failed",
+    );
+    common::expect_err(
+        h.call("s1", "move_workspace_file", json!({"path": "notes/a.md", "new_path": "b.md", "if_match": "nothex"}))
+            .await,
+        "invalid_input",
+    );
+    common::expect_err(
+        h.call_as("bob", "s1", "copy_workspace_file", json!({"file_id": id, "new_path": "/x.md"})).await,
+        "not_found",
+    );
+}
 
 async fn history_tools_undo_overwrites_and_deletes(env: TestEnv) {
     let h = Harness::new(env);

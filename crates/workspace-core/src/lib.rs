@@ -17,6 +17,7 @@ pub mod model;
 pub mod path;
 mod rows;
 pub mod storage;
+mod structure;
 mod txn;
 pub mod uri;
 pub mod workspaces;
@@ -28,13 +29,14 @@ pub use ids::{ContentId, FileId, SessionId, UserId, WorkspaceId};
 pub use manager::{Opened, WorkspaceManager};
 pub use memory::InMemoryStorage;
 pub use model::{
-    Checksum, FileInfo, FilePage, FileRef, FileSource, HistoryPolicy, Limits, ListOptions, NewFile, Precondition,
-    RestoreOptions, Settings, SortKey, SortOrder, TrashEntry, TrashPage, Usage, VersionInfo,
+    Checksum, FileInfo, FilePage, FileRef, FileSource, FolderInfo, HistoryPolicy, Limits, ListOptions, NewFile,
+    Precondition, RestoreOptions, Settings, SortKey, SortOrder, TrashEntry, TrashPage, Usage, VersionInfo,
 };
 pub use path::{PathError, PathPrefix, WorkspacePath};
 pub use storage::{
     BlobKey, BodyStream, ByteRange, ByteStream, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta, ObjectStream, Storage,
     WorkspaceStorageBackend,
 };
+pub use structure::{FolderChange, PlaceOptions};
 pub use uri::{UriError, WorkspaceUri};
 pub use workspaces::Workspaces;

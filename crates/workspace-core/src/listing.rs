@@ -8,13 +8,13 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::entity::user_workspace_file as file;
 use crate::error::{Result, WorkspaceError};
 use crate::manager::{MAX_PAGE_SIZE, WorkspaceManager};
-use crate::model::{FilePage, ListOptions, SortKey, SortOrder};
-use crate::path::PathPrefix;
+use crate::model::{FilePage, FolderInfo, ListOptions, SortKey, SortOrder};
+use crate::path::{PathPrefix, WorkspacePath};
 use crate::rows;
 
 /// Longest name search accepted.
@@ -23,7 +23,7 @@ pub const MAX_QUERY_LEN: usize = 255;
 impl WorkspaceManager {
     /// Lists current files. See [`ListOptions`].
     pub async fn list(&self, options: ListOptions) -> Result<FilePage> {
-        let ListOptions { prefix, include_all_sessions, limit, cursor, sort, order, query } = options;
+        let ListOptions { prefix, include_all_sessions, limit, cursor, sort, order, query, delimiter } = options;
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(WorkspaceError::InvalidInput(format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
         }
@@ -31,6 +31,14 @@ impl WorkspaceManager {
             Some(prefix) => prefix,
             None => self.resolve_prefix("", include_all_sessions)?,
         };
+        if delimiter {
+            if sort != SortKey::Path || order != SortOrder::Asc || query.as_deref().is_some_and(|q| !q.is_empty()) {
+                return Err(WorkspaceError::InvalidInput(
+                    "a folder listing (delimiter) is in path order and takes no name search".into(),
+                ));
+            }
+            return self.list_children(&prefix, limit, cursor.as_deref()).await;
+        }
         let mut select =
             file::Entity::find().filter(rows::current(self.workspace_id())).filter(prefix_condition(&prefix));
         if let Some(query) = query.as_deref().filter(|q| !q.is_empty()) {
@@ -60,8 +68,133 @@ impl WorkspaceManager {
             None
         };
         let files = found.into_iter().map(rows::to_info).collect::<Result<Vec<_>>>()?;
-        Ok(FilePage { files, next_cursor })
+        Ok(FilePage { files, folders: Vec::new(), next_cursor })
     }
+
+    /// The immediate children of a folder, files and folders together in path order.
+    ///
+    /// One statement walks the path index like a skip scan: from each child it jumps straight
+    /// past the child's subtree (`dir/x0` is the first key after everything under `dir/x/`, `'0'`
+    /// being the byte after `'/'`), so a page costs one index seek per child however many files
+    /// lie beneath, and each folder's count and size are range aggregates on the same index.
+    /// A cursor is where the next page starts (a key inside the folder's range).
+    async fn list_children(&self, prefix: &PathPrefix, limit: u64, cursor: Option<&str>) -> Result<FilePage> {
+        let db = self.workspaces().db();
+        let backend = db.backend();
+        let (lo, hi) = match prefix.as_dir() {
+            None => ("/".to_owned(), "0".to_owned()),
+            Some(dir) => (format!("{dir}/"), format!("{dir}0")),
+        };
+        let start = match cursor {
+            None => lo.clone(),
+            Some(cursor) => {
+                let bad =
+                    || WorkspaceError::InvalidInput("cursor is not one this server issued for this folder".into());
+                let start = String::from_utf8(hex::decode(cursor).map_err(|_| bad())?).map_err(|_| bad())?;
+                if start < lo || start >= hi {
+                    return Err(bad());
+                }
+                start
+            }
+        };
+        let lo_chars = i32::try_from(lo.chars().count()).unwrap_or(i32::MAX);
+        let sql = children_sql(backend);
+        let values: Vec<sea_orm::Value> = vec![
+            self.workspace_id().as_uuid().into(),
+            start.into(),
+            hi.into(),
+            lo_chars.into(),
+            i64::try_from(limit + 1).unwrap_or(i64::MAX).into(),
+        ];
+        let found = db.conn().query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+        let mut children = Vec::with_capacity(found.len());
+        for row in &found {
+            let first: String = row.try_get_by_index(0)?;
+            let folder: Option<String> = row.try_get_by_index(1)?;
+            let count: i64 = row.try_get_by_index(2)?;
+            let bytes: i64 = row.try_get_by_index(3)?;
+            children.push((first, folder, count, bytes));
+        }
+        let next_cursor = if children.len() as u64 > limit {
+            children.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            children.last().map(|(first, folder, _, _)| {
+                // The next page starts past this child: past the folder's subtree, or just after the
+                // file (no path holds a control character, so `\u{1}` sorts before any longer path).
+                let next = match folder {
+                    Some(folder) => format!("{folder}0"),
+                    None => format!("{first}\u{1}"),
+                };
+                hex::encode(next.as_bytes())
+            })
+        } else {
+            None
+        };
+        let file_paths: Vec<&str> = children.iter().filter(|c| c.1.is_none()).map(|c| c.0.as_str()).collect();
+        let mut files = Vec::with_capacity(file_paths.len());
+        if !file_paths.is_empty() {
+            let rows = file::Entity::find()
+                .filter(rows::current(self.workspace_id()))
+                .filter(file::Column::Path.is_in(file_paths))
+                .order_by_asc(file::Column::Path)
+                .all(db.conn())
+                .await?;
+            for row in rows {
+                files.push(rows::to_info(row)?);
+            }
+        }
+        let folders = children
+            .into_iter()
+            .filter_map(|(_, folder, count, bytes)| folder.map(|f| (f, count, bytes)))
+            .map(|(folder, count, bytes)| {
+                Ok(FolderInfo {
+                    path: WorkspacePath::parse(&folder)
+                        .map_err(|e| WorkspaceError::InvalidInput(format!("folder {folder}: {e}")))?,
+                    file_count: u64::try_from(count).unwrap_or(0),
+                    size_bytes: u64::try_from(bytes).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FilePage { files, folders, next_cursor })
+    }
+}
+
+/// The skip-scan statement of [`WorkspaceManager::list_children`]. Parameters: 1 workspace, 2 the
+/// first key, 3 the end of the folder's range, 4 the length in characters of `dir/`, 5 how many
+/// children. Rows: the first path of each child, the folder's path (NULL for a file), and the
+/// folder's file count and bytes.
+fn children_sql(backend: sea_orm::DbBackend) -> String {
+    let (pos, chr1, p) = match backend {
+        sea_orm::DbBackend::Postgres => ("STRPOS", "CHR(1)", "$"),
+        _ => ("INSTR", "CHAR(1)", "?"),
+    };
+    let current = "workspace_id = {p}1 AND is_current = true AND is_deleted = false";
+    let folder_of = |v: &str| {
+        format!(
+            "CASE WHEN {pos}(SUBSTR({v}, {p}4 + 1), '/') > 0 \
+             THEN SUBSTR({v}, 1, {p}4 + {pos}(SUBSTR({v}, {p}4 + 1), '/') - 1) END"
+        )
+    };
+    let folder_next = folder_of("walk.first");
+    let folder_first = folder_of("first");
+    let sql = format!(
+        "WITH RECURSIVE walk(first, n) AS ( \
+           SELECT CAST((SELECT path FROM user_workspace_file WHERE {current} AND path >= {p}2 AND path < {p}3 \
+                        ORDER BY path LIMIT 1) AS TEXT), 1 \
+           UNION ALL \
+           SELECT CAST((SELECT path FROM user_workspace_file WHERE {current} \
+                          AND path >= COALESCE({folder_next} || '0', walk.first || {chr1}) AND path < {p}3 \
+                        ORDER BY path LIMIT 1) AS TEXT), walk.n + 1 \
+           FROM walk WHERE walk.first IS NOT NULL AND walk.n < {p}5 \
+         ) \
+         SELECT w.first, w.folder, \
+           CAST((SELECT COUNT(*) FROM user_workspace_file WHERE {current} \
+                   AND path >= w.folder || '/' AND path < w.folder || '0') AS BIGINT), \
+           CAST((SELECT COALESCE(SUM(size_bytes), 0) FROM user_workspace_file WHERE {current} \
+                   AND path >= w.folder || '/' AND path < w.folder || '0') AS BIGINT) \
+         FROM (SELECT first, {folder_first} AS folder FROM walk WHERE first IS NOT NULL) AS w \
+         ORDER BY w.first"
+    );
+    sql.replace("{p}", p)
 }
 
 /// Rows inside a folder: the folder path itself or anything below `dir/`. `'0'` is the byte

@@ -379,6 +379,9 @@ pub struct ListOptions {
     pub order: SortOrder,
     /// Only files whose name contains this, ignoring ASCII case.
     pub query: Option<String>,
+    /// List the folder's immediate children only: its files, and its sub-folders with their
+    /// file counts and sizes (SPEC §14). Path order only; no name search.
+    pub delimiter: bool,
 }
 
 impl Default for ListOptions {
@@ -391,6 +394,7 @@ impl Default for ListOptions {
             sort: SortKey::Path,
             order: SortOrder::Asc,
             query: None,
+            delimiter: false,
         }
     }
 }
@@ -473,10 +477,23 @@ impl FileInfo {
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilePage {
-    /// Files in path order.
+    /// Files in the listing's order.
     pub files: Vec<FileInfo>,
+    /// With a delimiter: the immediate sub-folders on this page, in path order.
+    pub folders: Vec<FolderInfo>,
     /// Pass back to get the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A folder (implied by the paths under it) in a delimited listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    /// Its path, without a trailing slash.
+    pub path: WorkspacePath,
+    /// Current files beneath it, at any depth.
+    pub file_count: u64,
+    /// Their bytes.
+    pub size_bytes: u64,
 }
 
 /// One version in a file's history (SPEC §13), newest first in [`crate::WorkspaceManager::versions`].

@@ -17,8 +17,8 @@ use workspace_core::entity::{user_workspace_file as file, workspace_content as c
 use workspace_core::gc::GcOptions;
 use workspace_core::{
     BlobKey, ByteRange, Checksum, ContentId, EventKind, FileRef, FileSource, HistoryPolicy, Limits, ListOptions,
-    NewFile, Precondition, RestoreOptions, SessionId, Settings, SortKey, SortOrder, Storage, UserId, WorkspaceError,
-    WorkspaceManager, Workspaces,
+    NewFile, PlaceOptions, Precondition, RestoreOptions, SessionId, Settings, SortKey, SortOrder, Storage, UserId,
+    WorkspaceError, WorkspaceManager, Workspaces,
 };
 use workspace_testkit::{CountingBody, FaultyStorage, TestEnv, db_tests};
 
@@ -99,6 +99,15 @@ db_tests!(
     gc_lists_blobs_page_by_page,
     listing_pages_and_prefixes,
     listing_sorts_searches_and_pages_every_sort,
+    moves_keep_the_id_the_bytes_and_the_versions,
+    moves_onto_a_taken_path_conflict_or_trash_the_occupant,
+    copies_share_content_and_count_logically,
+    folders_move_and_trash_all_or_nothing,
+    folder_listing_shows_immediate_children_with_counts,
+    concurrent_moves_onto_one_free_path_give_one_success,
+    a_move_racing_an_overwrite_of_its_target_loses_no_bytes,
+    overwriters_sharing_one_stale_if_match_give_one_success,
+    a_folder_move_racing_writes_into_the_folder_keeps_every_file_once,
     mime_is_chosen_and_sniffed,
     workspace_creation_is_race_free,
     other_users_files_are_not_found,
@@ -895,6 +904,305 @@ async fn listing_sorts_searches_and_pages_every_sort(env: TestEnv) {
         ..ListOptions::default()
     };
     assert!(matches!(m.list(wrong).await, Err(WorkspaceError::InvalidInput(_))));
+}
+
+fn wp(p: &str) -> workspace_core::WorkspacePath {
+    workspace_core::WorkspacePath::parse(p).unwrap()
+}
+
+async fn moves_keep_the_id_the_bytes_and_the_versions(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let v1 = m.write_bytes(new_file(&m, "/a/old.bin"), body(1, BLOB)).await.unwrap();
+    let v2 = m.write_bytes(new_file(&m, "/a/old.bin").with_overwrite(true), body(2, BLOB)).await.unwrap();
+    let blobs_before = blob_keys(&env.storage).await;
+    let moved = m.move_file(v2.id, wp("/b/new.bin"), PlaceOptions::default()).await.unwrap();
+    assert_eq!((moved.id, moved.path.as_str(), moved.name.as_str()), (v2.id, "/b/new.bin", "new.bin"));
+    assert_eq!(blob_keys(&env.storage).await, blobs_before, "no storage I/O: the same blobs");
+    assert_eq!(m.read(path(&m, "/b/new.bin")).await.unwrap().1, body(2, BLOB));
+    assert!(matches!(m.lookup(path(&m, "/a/old.bin")).await, Err(WorkspaceError::NotFound(_))), "old path free");
+    let old = m.lookup(v1.id).await.unwrap();
+    assert_eq!((old.path.as_str(), old.current_id), ("/b/new.bin", Some(v2.id)), "the versions followed");
+    m.write_bytes(new_file(&m, "/a/old.bin"), "new file at the old path").await.unwrap();
+    // By path too; an older version cannot move the file; moving onto itself changes nothing.
+    let by_path = m.move_file(path(&m, "/b/new.bin"), wp("/c.bin"), PlaceOptions::default()).await.unwrap();
+    assert_eq!(by_path.id, v2.id);
+    assert!(matches!(
+        m.move_file(v1.id, wp("/d.bin"), PlaceOptions::default()).await,
+        Err(WorkspaceError::NotCurrent(_))
+    ));
+    assert_eq!(m.move_file(v2.id, wp("/c.bin"), PlaceOptions::default()).await.unwrap().path, "/c.bin");
+    let events = m.events(0, 100).await.unwrap();
+    let moved_events: Vec<_> = events.iter().filter(|e| e.kind == EventKind::Moved).collect();
+    assert_eq!(moved_events.len(), 2);
+    assert_eq!(moved_events[0].old_path.as_deref(), Some("/a/old.bin"));
+    env.assert_consistent().await;
+}
+
+async fn moves_onto_a_taken_path_conflict_or_trash_the_occupant(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let mover = m.write_bytes(new_file(&m, "/mover.txt"), "mover").await.unwrap();
+    let occupant = m.write_bytes(new_file(&m, "/taken.txt"), "occupant").await.unwrap();
+    let err = m.move_file(mover.id, wp("/taken.txt"), PlaceOptions::default()).await.unwrap_err();
+    assert!(matches!(&err, WorkspaceError::Conflict(p) if p == "/taken.txt"), "{err:?}");
+    let stale = Precondition::IfMatch(Checksum::parse(&"1".repeat(64)).unwrap());
+    let err = m.move_file(mover.id, wp("/x.txt"), PlaceOptions { precondition: stale, ..Default::default() }).await;
+    assert!(matches!(err, Err(WorkspaceError::PreconditionFailed { .. })));
+    let options = PlaceOptions { overwrite: true, precondition: Precondition::IfMatch(mover.checksum.clone()) };
+    m.move_file(mover.id, wp("/taken.txt"), options).await.unwrap();
+    assert_eq!(m.read(path(&m, "/taken.txt")).await.unwrap().1, "mover");
+    let trash = m.trash(10, None).await.unwrap();
+    assert_eq!(trash.files[0].file.id, occupant.id, "the replaced file is in the trash, restorable");
+    let back = RestoreOptions { path: Some(wp("/occupant.txt")), ..Default::default() };
+    assert_eq!(m.restore(occupant.id, back).await.unwrap().path, "/occupant.txt");
+    env.assert_consistent().await;
+}
+
+async fn copies_share_content_and_count_logically(env: TestEnv) {
+    let m =
+        manager_with(&with_limits(&env, Limits { max_file_size: MIB, quota_bytes: 200 * KIB }), "alice", None).await;
+    let source = m.write_bytes(new_file(&m, "/src.bin"), body(1, BLOB)).await.unwrap();
+    let copy = m.copy_file(source.id, wp("/copy.bin"), PlaceOptions::default()).await.unwrap();
+    assert_ne!(copy.id, source.id);
+    assert_eq!((copy.checksum.clone(), copy.version), (source.checksum.clone(), 1));
+    assert_eq!(m.read(copy.id).await.unwrap().1, body(1, BLOB));
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.blobs.len(), 1, "no bytes copied");
+    assert_eq!(m.usage().await.unwrap().live_bytes, 2 * BLOB as u64, "quota counts logical bytes");
+    // A copy does not follow its source afterwards.
+    m.write_bytes(new_file(&m, "/src.bin").with_overwrite(true), "changed").await.unwrap();
+    assert_eq!(m.read(path(&m, "/copy.bin")).await.unwrap().1, body(1, BLOB));
+    // Onto a taken path: Conflict, or with overwrite a new version of the file there.
+    let err = m.copy_file(copy.id, wp("/src.bin"), PlaceOptions::default()).await.unwrap_err();
+    assert!(matches!(err, WorkspaceError::Conflict(_)));
+    let over =
+        m.copy_file(copy.id, wp("/src.bin"), PlaceOptions { overwrite: true, ..Default::default() }).await.unwrap();
+    assert_eq!(over.version, 3, "the copied content is the file's newest version");
+    // Copies count against the quota like writes.
+    let err = m.copy_file(copy.id, wp("/third.bin"), PlaceOptions::default()).await.unwrap_err();
+    assert!(matches!(err, WorkspaceError::QuotaExceeded { .. }), "{err:?}");
+    // Another user's id is not found.
+    let bob = manager(&env, "bob", None).await;
+    assert!(matches!(
+        bob.copy_file(copy.id, wp("/stolen.bin"), PlaceOptions::default()).await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+    assert!(matches!(
+        bob.move_file(copy.id, wp("/stolen.bin"), PlaceOptions::default()).await,
+        Err(WorkspaceError::NotFound(_))
+    ));
+    env.assert_consistent().await;
+}
+
+async fn folders_move_and_trash_all_or_nothing(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    for p in ["/proj/a.txt", "/proj/sub/b.txt", "/proj/sub/c.txt", "/project/keep.txt", "/proj"] {
+        m.write_bytes(new_file(&m, p), p.to_owned()).await.unwrap();
+    }
+    m.write_bytes(new_file(&m, "/proj/a.txt").with_overwrite(true), "a v2").await.unwrap();
+    m.write_bytes(new_file(&m, "/archive/proj/sub/c.txt"), "in the way").await.unwrap();
+    // A destination taken by a file that stays: nothing moves, and the conflict names it.
+    let err = m.move_folder(&wp("/proj"), &wp("/archive/proj")).await.unwrap_err();
+    assert!(matches!(&err, WorkspaceError::Conflict(p) if p == "/archive/proj/sub/c.txt"), "{err:?}");
+    assert_eq!(m.read(path(&m, "/proj/sub/c.txt")).await.unwrap().1, "/proj/sub/c.txt", "all or nothing");
+    let moved = m.move_folder(&wp("/proj"), &wp("/done")).await.unwrap();
+    assert_eq!(moved.files, 3, "files under /proj/ only: not the file /proj itself, nor /project");
+    for (p, content) in [
+        ("/done/a.txt", "a v2"),
+        ("/done/sub/b.txt", "/proj/sub/b.txt"),
+        ("/project/keep.txt", "/project/keep.txt"),
+        ("/proj", "/proj"),
+    ] {
+        assert_eq!(m.read(path(&m, p)).await.unwrap().1, content);
+    }
+    assert_eq!(m.versions(path(&m, "/done/a.txt")).await.unwrap().len(), 2, "versions follow");
+    assert!(matches!(m.move_folder(&wp("/done"), &wp("/done/inner")).await, Err(WorkspaceError::InvalidInput(_))));
+    assert!(matches!(m.move_folder(&wp("/nothing"), &wp("/x")).await, Err(WorkspaceError::NotFound(_))));
+    let trashed = m.delete_folder(&wp("/done")).await.unwrap();
+    assert_eq!(trashed.files, 3);
+    assert_eq!(m.trash(100, None).await.unwrap().files.len(), 3);
+    assert!(matches!(m.delete_folder(&wp("/done")).await, Err(WorkspaceError::NotFound(_))));
+    env.assert_consistent().await;
+}
+
+async fn folder_listing_shows_immediate_children_with_counts(env: TestEnv) {
+    let m = manager(&env, "alice", Some("s1")).await;
+    let files = [
+        ("/r/a.txt", 1),
+        ("/r/b/x.txt", 10),
+        ("/r/b/y/z.txt", 100),
+        ("/r/c.txt", 1000),
+        ("/r/d/q.txt", 5),
+        ("/r0/e.txt", 7),
+        ("/ra/f.txt", 7),
+        ("/r", 3),
+    ];
+    for (p, size) in files {
+        m.write_bytes(new_file(&m, p), vec![b'x'; size]).await.unwrap();
+    }
+    let children = |prefix: &str, limit: u64, cursor: Option<String>| {
+        let m = m.clone();
+        let prefix = m.resolve_prefix(prefix, true).unwrap();
+        async move {
+            m.list(ListOptions {
+                prefix: Some(prefix),
+                limit,
+                cursor,
+                delimiter: true,
+                include_all_sessions: true,
+                ..Default::default()
+            })
+            .await
+        }
+    };
+    let page = children("/r", 100, None).await.unwrap();
+    assert_eq!(page.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["/r/a.txt", "/r/c.txt"]);
+    let folders: Vec<(&str, u64, u64)> =
+        page.folders.iter().map(|f| (f.path.as_str(), f.file_count, f.size_bytes)).collect();
+    assert_eq!(folders, [("/r/b", 2, 110), ("/r/d", 1, 5)], "counts cover everything beneath, recursively");
+    // Pages count files and folders together, in path order.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = children("/r", 1, cursor).await.unwrap();
+        assert_eq!(page.files.len() + page.folders.len(), 1);
+        seen.extend(page.files.iter().map(|f| f.path.to_string()));
+        seen.extend(page.folders.iter().map(|f| f.path.to_string()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["/r/a.txt", "/r/b", "/r/c.txt", "/r/d"]);
+    // The root: its files and folders; segment-aligned everywhere.
+    let root = children("/", 100, None).await.unwrap();
+    assert_eq!(root.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["/r"]);
+    let top: Vec<&str> = root.folders.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        top,
+        ["/r", "/r0", "/ra", "/sessions"].iter().copied().filter(|p| *p != "/sessions").collect::<Vec<_>>()
+    );
+    let nested = children("/r/b", 100, None).await.unwrap();
+    assert_eq!((nested.files.len(), nested.folders.len()), (1, 1));
+    assert!(children("/r/none", 100, None).await.unwrap().files.is_empty());
+    let bad = children("/r", 10, Some("00".into())).await;
+    assert!(matches!(bad, Err(WorkspaceError::InvalidInput(_))), "a cursor outside the folder is refused");
+    let searched = m.list(ListOptions { delimiter: true, query: Some("a".into()), ..Default::default() }).await;
+    assert!(matches!(searched, Err(WorkspaceError::InvalidInput(_))));
+}
+
+async fn concurrent_moves_onto_one_free_path_give_one_success(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let mut ids = Vec::new();
+    for i in 0..12u64 {
+        ids.push(m.write_bytes(new_file(&m, &format!("/m{i}.bin")), body(i, BLOB)).await.unwrap().id);
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (m, id) = (m.clone(), *id);
+            tokio::spawn(async move { m.move_file(id, wp("/target.bin"), PlaceOptions::default()).await })
+        })
+        .collect();
+    let (mut ok, mut conflicts) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(WorkspaceError::Conflict(_)) => conflicts += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (1, 11));
+    let page = m.list(ListOptions { include_all_sessions: true, ..Default::default() }).await.unwrap();
+    assert_eq!(page.files.len(), 12, "no file lost");
+    env.assert_consistent().await;
+}
+
+async fn a_move_racing_an_overwrite_of_its_target_loses_no_bytes(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    for round in 0..6u64 {
+        let target = format!("/race{round}.bin");
+        let mover = m.write_bytes(new_file(&m, &format!("/mover{round}.bin")), body(round, BLOB)).await.unwrap();
+        let moving = {
+            let (m, target) = (m.clone(), target.clone());
+            tokio::spawn(async move {
+                m.move_file(mover.id, wp(&target), PlaceOptions { overwrite: true, ..Default::default() }).await
+            })
+        };
+        let writing = {
+            let (m, target) = (m.clone(), target.clone());
+            tokio::spawn(async move {
+                m.write_bytes(new_file(&m, &target).with_overwrite(true), body(100 + round, BLOB)).await
+            })
+        };
+        let (moved, written) = (moving.await.unwrap().unwrap(), writing.await.unwrap().unwrap());
+        // One current file at the target; both contents still readable (current, version or trash).
+        let current = m.lookup(path(&m, &target)).await.unwrap();
+        assert!(current.id == moved.id || current.id == written.id);
+        let held: HashSet<_> = [moved.id, written.id].into_iter().collect();
+        assert!(held.contains(&current.id));
+        let trash: Vec<_> = m.trash(100, None).await.unwrap().files.into_iter().map(|t| t.file.id).collect();
+        for id in [moved.id, written.id] {
+            assert!(m.read(id).await.is_ok() || trash.contains(&id), "{id} lost");
+        }
+    }
+    env.assert_consistent().await;
+}
+
+async fn overwriters_sharing_one_stale_if_match_give_one_success(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let base = m.write_bytes(new_file(&m, "/doc.txt"), "base").await.unwrap();
+    let tasks: Vec<_> = (0..16u64)
+        .map(|i| {
+            let (m, etag) = (m.clone(), base.checksum.clone());
+            tokio::spawn(async move {
+                let new = new_file(&m, "/doc.txt").with_precondition(Precondition::IfMatch(etag));
+                m.write_bytes(new, format!("edit {i}")).await
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(WorkspaceError::PreconditionFailed { current_checksum: Some(_), .. }) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (1, 15), "exactly one edit of the version everybody read wins");
+    assert_eq!(m.versions(base.id).await.unwrap().len(), 2);
+}
+
+async fn a_folder_move_racing_writes_into_the_folder_keeps_every_file_once(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    for i in 0..10u64 {
+        m.write_bytes(new_file(&m, &format!("/in/f{i}.txt")), format!("{i}")).await.unwrap();
+    }
+    let writers: Vec<_> = (10..30u64)
+        .map(|i| {
+            let m = m.clone();
+            tokio::spawn(async move { m.write_bytes(new_file(&m, &format!("/in/f{i}.txt")), format!("{i}")).await })
+        })
+        .collect();
+    let mover = {
+        let m = m.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(rand::random_range(0..10))).await;
+            m.move_folder(&wp("/in"), &wp("/out")).await
+        })
+    };
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    mover.await.unwrap().unwrap();
+    // Every file is in exactly one place: moved before or after the move, never both or lost.
+    let page = m.list(ListOptions { include_all_sessions: true, limit: 1000, ..Default::default() }).await.unwrap();
+    let mut names: Vec<String> = page.files.iter().map(|f| f.name.clone()).collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("f{i}.txt")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(page.files.iter().all(|f| f.path.as_str().starts_with("/in/") || f.path.as_str().starts_with("/out/")));
+    env.assert_consistent().await;
 }
 
 async fn mime_is_chosen_and_sniffed(env: TestEnv) {

@@ -38,6 +38,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/workspace/files/{id}"),
     ("get", "/api/workspace/files/{id}/download"),
     ("post", "/api/workspace/files/{id}/link"),
+    ("post", "/api/workspace/files/{id}/move"),
+    ("post", "/api/workspace/files/{id}/copy"),
+    ("post", "/api/workspace/folders/move"),
+    ("delete", "/api/workspace/folders"),
     ("get", "/api/workspace/files/{id}/versions"),
     ("post", "/api/workspace/files/{id}/restore"),
     ("get", "/api/workspace/trash"),
@@ -55,13 +59,17 @@ pub const DEFAULT_LINK_TTL_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    use routes::{download, files, health, history, links, upload, usage};
+    use routes::{download, files, health, history, links, structure, upload, usage};
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/api/workspace/files", get(files::list_files).post(upload::upload_file))
         .route("/api/workspace/files/{id}", get(files::get_file).delete(files::delete_file))
         .route("/api/workspace/files/{id}/download", get(download::download_file))
         .route("/api/workspace/files/{id}/link", post(links::create_link))
+        .route("/api/workspace/files/{id}/move", post(structure::move_file))
+        .route("/api/workspace/files/{id}/copy", post(structure::copy_file))
+        .route("/api/workspace/folders/move", post(structure::move_folder))
+        .route("/api/workspace/folders", axum::routing::delete(structure::delete_folder))
         .route("/api/workspace/files/{id}/versions", get(history::list_versions))
         .route("/api/workspace/files/{id}/restore", post(history::restore_file))
         .route("/api/workspace/trash", get(history::list_trash).delete(history::empty_trash))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{download, files, health, history, links, upload, usage};
+use crate::routes::{download, files, health, history, links, structure, upload, usage};
 
 /// The API description served at `/api/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -17,6 +17,10 @@ use crate::routes::{download, files, health, history, links, upload, usage};
         files::delete_file,
         download::download_file,
         links::create_link,
+        structure::move_file,
+        structure::copy_file,
+        structure::move_folder,
+        structure::delete_folder,
         history::list_versions,
         history::restore_file,
         history::list_trash,

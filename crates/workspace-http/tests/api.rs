@@ -34,6 +34,7 @@ db_tests!(
     preconditions_over_http,
     listing_sort_and_search_over_http,
     clients_that_disconnect_mid_upload_leave_no_blob,
+    structure_over_http,
 );
 
 async fn upload_list_info_download_delete(env: TestEnv) {
@@ -848,5 +849,88 @@ async fn clients_that_disconnect_mid_upload_leave_no_blob(env: TestEnv) {
         assert!(std::time::Instant::now() < deadline, "{blobs} blobs for {expected} stored contents");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    s.env.assert_consistent().await;
+}
+
+async fn structure_over_http(env: TestEnv) {
+    let s = Server::start(env).await;
+    let a = s.upload_file("alice", "a.txt", b"alpha").await;
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let json_post = |user: &str, path: String, body: &'static str| {
+        s.post(user, &path).header("content-type", "application/json").body(body).send()
+    };
+    // Move: same id, new path; the old path is free.
+    let r = json_post("alice", format!("/api/workspace/files/{a_id}/move"), r#"{"path": "/docs/alpha.txt"}"#)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let moved: Value = r.json().await.unwrap();
+    assert_eq!((moved["id"].as_str(), moved["path"].as_str()), (Some(a_id.as_str()), Some("/docs/alpha.txt")));
+    // Copy: a new id sharing the content.
+    let r =
+        json_post("alice", format!("/api/workspace/files/{a_id}/copy"), r#"{"path": "/docs/beta.txt"}"#).await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().contains_key("location"));
+    let copy: Value = r.json().await.unwrap();
+    assert_ne!(copy["id"], moved["id"]);
+    assert_eq!(copy["checksum"], moved["checksum"]);
+    // Taken destinations, bad input, preconditions, other users.
+    let r =
+        json_post("alice", format!("/api/workspace/files/{a_id}/move"), r#"{"path": "/docs/beta.txt"}"#).await.unwrap();
+    assert_eq!(r.status(), 409);
+    let r = json_post("alice", format!("/api/workspace/files/{a_id}/move"), r#"{"path": "/docs/../x"}"#).await.unwrap();
+    assert_eq!((r.status().as_u16(), r.json::<Value>().await.unwrap()["error"].as_str()), (400, Some("invalid_path")));
+    let r = json_post("alice", format!("/api/workspace/files/{a_id}/move"), r#"{"to": "/x"}"#).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .post("alice", &format!("/api/workspace/files/{a_id}/move"))
+        .header("if-match", format!("\"{}\"", "f".repeat(64)))
+        .body(r#"{"path": "/z.txt"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let r = json_post("bob", format!("/api/workspace/files/{a_id}/move"), r#"{"path": "/mine.txt"}"#).await.unwrap();
+    assert_eq!(r.status(), 404, "another user's id");
+    // Folder listing with a delimiter.
+    s.upload_file("alice", "top.txt", b"t").await;
+    let list: Value = s.get("alice", "/api/workspace/files?delimiter=/").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["files"].as_array().unwrap().len(), 1);
+    assert_eq!(list["folders"][0]["path"], "/docs");
+    assert_eq!(
+        (list["folders"][0]["file_count"].as_u64(), list["folders"][0]["size_bytes"].as_u64()),
+        (Some(2), Some(10))
+    );
+    assert_eq!(s.get("alice", "/api/workspace/files?delimiter=x").send().await.unwrap().status(), 400);
+    let plain: Value = s.get("alice", "/api/workspace/files").send().await.unwrap().json().await.unwrap();
+    assert!(plain.get("folders").is_none(), "no folders field without a delimiter");
+    // Folder move and folder delete.
+    let r = s
+        .post("alice", "/api/workspace/folders/move")
+        .body(r#"{"from": "/docs", "to": "/docs/inner"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "into itself");
+    let r = s
+        .post("alice", "/api/workspace/folders/move")
+        .body(r#"{"from": "/nothing", "to": "/x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "not a folder");
+    let r = s
+        .post("alice", "/api/workspace/folders/move")
+        .body(r#"{"from": "/docs", "to": "/archive"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["files"], 2);
+    let r = s.delete("alice", "/api/workspace/folders?path=/archive").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["files"], 2);
+    let trash: Value = s.get("alice", "/api/workspace/trash").send().await.unwrap().json().await.unwrap();
+    assert_eq!(trash["files"].as_array().unwrap().len(), 2);
     s.env.assert_consistent().await;
 }

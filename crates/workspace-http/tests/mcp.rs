@@ -143,7 +143,9 @@ async fn mcp_session_over_streamable_http(env: TestEnv) {
             "run_block",
             "list_workspace_versions",
             "restore_workspace_file",
-            "workspace_usage"
+            "workspace_usage",
+            "move_workspace_file",
+            "copy_workspace_file"
         ]
     );
     for tool in list["result"]["tools"].as_array().unwrap() {

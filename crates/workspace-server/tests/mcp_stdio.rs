@@ -144,7 +144,9 @@ fn stdio_transcript_initialize_list_write_read() {
             "run_block",
             "list_workspace_versions",
             "restore_workspace_file",
-            "workspace_usage"
+            "workspace_usage",
+            "move_workspace_file",
+            "copy_workspace_file"
         ]
     );
     for tool in tools {

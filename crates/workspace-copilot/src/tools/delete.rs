@@ -3,9 +3,8 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use workspace_core::Precondition;
 
-use super::{file_json, file_selector_properties, parse_args, resolve_ref};
+use super::{file_json, file_selector_properties, if_match, if_match_property, parse_args, resolve_ref};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -17,6 +16,7 @@ pub struct DeleteFileTool;
 struct Args {
     file_id: Option<String>,
     path: Option<String>,
+    if_match: Option<String>,
 }
 
 #[async_trait]
@@ -28,14 +28,17 @@ impl Tool for DeleteFileTool {
     fn description(&self) -> &str {
         "Delete a file from the user's workspace, named by `file_id` (or its workspace:// reference) \
          or by `path` (relative = inside this session's folder, absolute = anywhere in the workspace). \
-         The file cannot be read afterwards. Returns the deleted file's metadata."
+         The file moves to the trash (with its versions) and can be brought back with \
+         restore_workspace_file and its id for a while. Returns the deleted file's metadata."
     }
 
     fn parameters(&self) -> Value {
+        let mut properties = file_selector_properties();
+        properties["if_match"] = if_match_property();
         json!({
             "$schema": SCHEMA_DIALECT,
             "type": "object",
-            "properties": file_selector_properties(),
+            "properties": properties,
             "additionalProperties": false
         })
     }
@@ -43,7 +46,7 @@ impl Tool for DeleteFileTool {
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
         let target = resolve_ref(ctx, args.file_id.as_deref(), args.path.as_deref())?;
-        let info = ctx.manager().delete(target, Precondition::None).await?;
+        let info = ctx.manager().delete(target, if_match(args.if_match.as_deref())?).await?;
         Ok(json!({ "deleted": true, "file": file_json(&info) }))
     }
 }

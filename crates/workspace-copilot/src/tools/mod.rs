@@ -6,6 +6,7 @@ mod history;
 mod list;
 mod read;
 mod run_block;
+mod structure;
 mod write;
 
 use std::str::FromStr;
@@ -18,6 +19,7 @@ pub use history::{ListVersionsTool, RestoreFileTool, UsageTool};
 pub use list::ListFilesTool;
 pub use read::ReadFileTool;
 pub use run_block::RunBlockTool;
+pub use structure::{CopyFileTool, MoveFileTool};
 pub use write::WriteFileTool;
 
 use crate::error::ToolError;
@@ -74,6 +76,25 @@ fn resolve_ref(ctx: &ToolContext, file_id: Option<&str>, path: Option<&str>) -> 
             })?;
             Ok(FileRef::Id(id))
         }
+    }
+}
+
+/// The schema of an `if_match` parameter (SPEC §14, §15).
+fn if_match_property() -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^[0-9a-fA-F]{64}$",
+        "description": "Only act if the file's current checksum is this (the `checksum` you read): protects against overwriting a change you have not seen. On a mismatch nothing changes and the error gives the current checksum."
+    })
+}
+
+/// An `if_match` argument as a precondition.
+fn if_match(value: Option<&str>) -> Result<workspace_core::Precondition, ToolError> {
+    match value {
+        None => Ok(workspace_core::Precondition::None),
+        Some(checksum) => Ok(workspace_core::Precondition::IfMatch(
+            workspace_core::Checksum::parse(checksum).map_err(|e| ToolError::invalid_input(e.to_string()))?,
+        )),
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workspace_core::{FileSource, Limits, NewFile};
 
-use super::{file_json, parse_args};
+use super::{file_json, if_match, if_match_property, parse_args};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -46,6 +46,7 @@ struct Args {
     mime_type: Option<String>,
     #[serde(default)]
     overwrite: bool,
+    if_match: Option<String>,
 }
 
 #[async_trait]
@@ -78,7 +79,8 @@ impl Tool for WriteFileTool {
                 "mime_type": {"type": "string", "minLength": 3, "maxLength": 255,
                     "description": "MIME type, e.g. text/markdown. Default: from the file extension."},
                 "overwrite": {"type": "boolean", "default": false,
-                    "description": "Replace an existing file at the same path."}
+                    "description": "Replace an existing file at the same path (the old content is kept as a version)."},
+                "if_match": if_match_property()
             },
             "required": ["filename"],
             "additionalProperties": false
@@ -112,6 +114,7 @@ impl Tool for WriteFileTool {
         let mut new = NewFile::new(path)
             .with_name(args.filename.clone())
             .with_overwrite(args.overwrite)
+            .with_precondition(if_match(args.if_match.as_deref())?)
             .with_source(FileSource::Copilot);
         let declared = args.mime_type.or_else(|| {
             // Text with an extension nobody knows is still text.

@@ -90,11 +90,25 @@ fn source_name(source: FileSource) -> &'static str {
     source.as_str()
 }
 
+/// A sub-folder in a delimited listing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FolderResponse {
+    /// Its path, without a trailing slash.
+    pub path: String,
+    /// Current files beneath it, at any depth.
+    pub file_count: u64,
+    /// Their bytes.
+    pub size_bytes: u64,
+}
+
 /// A page of files.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FileListResponse {
-    /// Files in path order.
+    /// Files in the listing's order.
     pub files: Vec<FileInfoResponse>,
+    /// With `delimiter=/`: the immediate sub-folders on this page (`limit` counts them too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folders: Option<Vec<FolderResponse>>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
@@ -122,6 +136,9 @@ pub struct ListQuery {
     /// Only files whose name contains this (ASCII case ignored).
     #[param(max_length = 255)]
     pub q: Option<String>,
+    /// `/`: list the folder's immediate children, files and sub-folders (with counts), in path order.
+    #[param(pattern = "^/$")]
+    pub delimiter: Option<String>,
 }
 
 /// What a listing is sorted by.
@@ -183,6 +200,11 @@ pub async fn list_files(
     let manager = state.manager(&user, session).await?;
     let prefix =
         query.path_prefix.as_deref().map(|p| manager.resolve_prefix(p, query.include_all_sessions)).transpose()?;
+    let delimiter = match query.delimiter.as_deref() {
+        None | Some("") => false,
+        Some("/") => true,
+        Some(_) => return Err(ApiError::BadRequest("invalid_query", "`delimiter` can only be `/`".into())),
+    };
     let page = manager
         .list(ListOptions {
             prefix,
@@ -192,10 +214,18 @@ pub async fn list_files(
             sort: query.sort.map(Into::into).unwrap_or_default(),
             order: query.order.map(Into::into).unwrap_or_default(),
             query: query.q,
+            delimiter,
         })
         .await?;
+    let folders = delimiter.then(|| {
+        page.folders
+            .into_iter()
+            .map(|f| FolderResponse { path: f.path.to_string(), file_count: f.file_count, size_bytes: f.size_bytes })
+            .collect()
+    });
     Ok(Json(FileListResponse {
         files: page.files.into_iter().map(Into::into).collect(),
+        folders,
         next_cursor: page.next_cursor,
     }))
 }

@@ -5,6 +5,7 @@ pub mod files;
 pub mod health;
 pub mod history;
 pub mod links;
+pub mod structure;
 pub mod upload;
 pub mod usage;
 
