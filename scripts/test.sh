@@ -46,6 +46,9 @@ build_tests
 step "test 1: cargo tests, local disk"
 run_tests
 
+step "test 1b: documentation examples compile (cargo test --doc)"
+cargo test --doc --workspace --locked
+
 step "test 2: manager, HTTP and replica suites on the GCS emulator"
 WS_TEST_STORAGE=gcs run_tests "${gcs_filter[@]}"
 
