@@ -26,7 +26,7 @@ pub use db::Db;
 pub use error::{Result, StorageError, WorkspaceError};
 pub use events::{Event, EventKind};
 pub use ids::{ContentId, FileId, SessionId, UserId, WorkspaceId};
-pub use manager::{Opened, WorkspaceManager};
+pub use manager::{Opened, StageCap, Staged, WorkspaceManager};
 pub use memory::InMemoryStorage;
 pub use model::{
     Checksum, FileInfo, FilePage, FileRef, FileSource, FolderInfo, HistoryPolicy, Limits, ListOptions, NewFile,

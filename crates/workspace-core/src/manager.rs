@@ -8,6 +8,12 @@
 //! purging the oldest history, the event, the counters. A staged blob that ends up unused (the
 //! write failed, was cancelled, or deduplicated) is removed; see the invariants in
 //! `docs/ARCHITECTURE.md`.
+//!
+//! Blob keys name content ids, never paths, so a body can be staged before its path is known:
+//! [`WorkspaceManager::stage`] and [`WorkspaceManager::commit`] are the two steps (a multipart
+//! upload whose fields follow its file), and [`WorkspaceManager::write`] runs both after
+//! [`WorkspaceManager::preflight`], which refuses a conflict early and caps the body at the room
+//! under the quota when the path is known first.
 
 use std::io;
 use std::time::Duration;
@@ -26,7 +32,9 @@ use crate::events::{Event, EventKind, PendingEvent};
 use crate::history;
 use crate::ids::{FileId, SessionId, UserId, WorkspaceId};
 use crate::mime;
-use crate::model::{ContentLocation, FileInfo, FileRef, INLINE_STORAGE_PATH, NewFile, Precondition, Settings, Usage};
+use crate::model::{
+    Checksum, ContentLocation, FileInfo, FileRef, INLINE_STORAGE_PATH, NewFile, Precondition, Settings, Usage,
+};
 use crate::path::{PathPrefix, WorkspacePath};
 use crate::rows;
 use crate::storage::{BlobKey, ByteRange, GetResult, Storage};
@@ -93,6 +101,61 @@ impl Opened {
         let get = self.read(None).await?;
         let chunks: Vec<Bytes> = get.stream.try_collect().await?;
         Ok(if chunks.len() == 1 { chunks.into_iter().next().unwrap_or_default() } else { chunks.concat().into() })
+    }
+}
+
+/// How far a body may go while it is staged ([`WorkspaceManager::stage`]), and what its refusal
+/// then says. From [`WorkspaceManager::preflight`] when the target is known, else
+/// [`WorkspaceManager::stage_cap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageCap {
+    bytes: u64,
+    /// Live bytes of the workspace when the cap was sized, if it was sized against them.
+    live_bytes: Option<u64>,
+    /// Bytes of the file the write replaces, as far as known.
+    replaced: u64,
+}
+
+impl StageCap {
+    /// The most bytes the body may have.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// A body measured and held for [`WorkspaceManager::commit`]: in memory when small, else as a
+/// blob of its workspace under a fresh content id (never a path: the target may still be
+/// unknown). Dropped uncommitted, it removes its blob (in the background; [`Staged::discard`]
+/// waits for it).
+#[derive(Debug)]
+pub struct Staged {
+    workspace: WorkspaceId,
+    inner: content::Staged,
+}
+
+impl Staged {
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.inner.size
+    }
+
+    /// SHA-256 of the bytes.
+    pub fn checksum(&self) -> &Checksum {
+        &self.inner.checksum
+    }
+
+    /// Whether the bytes are held in memory (they will live in the database row) rather than
+    /// as a blob.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.inner.data, StagedData::Inline(_))
+    }
+
+    /// Gives the body up: its blob, if any, is removed before this returns, even if the caller
+    /// is cancelled meanwhile.
+    pub async fn discard(self) {
+        if let StagedData::Blob(guard) = self.inner.data {
+            guard.discard().await;
+        }
     }
 }
 
@@ -217,50 +280,96 @@ impl WorkspaceManager {
         found.ok_or_else(|| WorkspaceError::NotFound(target.to_string()))
     }
 
-    /// Streams `body` into a file at `new.path`. See the module docs for the steps and guarantees.
+    /// Streams `body` into a file at `new.path`: [`preflight`](Self::preflight) (fail fast, size
+    /// the cap), [`stage`](Self::stage), then [`commit`](Self::commit). See the module docs for
+    /// the steps and guarantees.
     pub async fn write<S>(&self, new: NewFile, body: S) -> Result<FileInfo>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        let cap = self.preflight(&new).await?;
+        let staged = self.stage(body, cap).await?;
+        self.commit(new, staged).await
+    }
+
+    /// Checks a write before any byte of its body moves, and sizes the cap to stage its body
+    /// with. Refuses at once what the commit would refuse as things stand (a path conflict, a
+    /// precondition that does not hold, an invalid name), and caps the body at what can still
+    /// fit: the max file size, and the room under the quota once the file it replaces is counted
+    /// out (history gives way to live bytes, so only live bytes count). The commit checks
+    /// everything again.
+    pub async fn preflight(&self, new: &NewFile) -> Result<StageCap> {
+        let limits = self.settings().limits;
+        file_name(new)?;
+        let conn = self.workspaces.db().conn();
+        let current = rows::current_at(conn, self.workspace_id, &new.path).await?;
+        check_target(new, current.clone().map(rows::to_info).transpose()?.as_ref())?;
+        let counters = Counters::read(conn, self.workspace_id).await?;
+        let replaced = current.as_ref().map_or(0, rows::size);
+        let room = limits.quota_bytes.saturating_sub(counters.live_bytes.saturating_sub(replaced));
+        Ok(StageCap { bytes: limits.max_file_size.min(room), live_bytes: Some(counters.live_bytes), replaced })
+    }
+
+    /// The cap for a body staged before its target is known (a multipart upload whose `file`
+    /// part comes before its fields): the max file size, and never more than the whole quota,
+    /// which no single file can pass. The room left under the quota is not subtracted: the file
+    /// may replace one whose bytes then count out, and which one is not known yet, so that
+    /// would refuse overwrites that fit. The commit decides the quota.
+    pub fn stage_cap(&self) -> StageCap {
+        let limits = self.settings().limits;
+        StageCap { bytes: limits.max_file_size.min(limits.quota_bytes), live_bytes: None, replaced: 0 }
+    }
+
+    /// Measures `body` (size, sha-256, the head for sniffing) and holds it for
+    /// [`commit`](Self::commit): in memory when it ends within the inline threshold, else
+    /// streamed into a fresh blob of this workspace under a new content id, never whole in
+    /// memory. A body that passes `cap` stops there: TooLarge past the max file size, else
+    /// QuotaExceeded. A [`Staged`] dropped uncommitted removes its blob.
+    pub async fn stage<S>(&self, body: S, cap: StageCap) -> Result<Staged>
     where
         S: Stream<Item = io::Result<Bytes>> + Send + 'static,
     {
         let settings = *self.settings();
         let limits = settings.limits;
-        let name = match &new.name {
-            Some(name) => validate_name(name)?,
-            None => new.path.file_name().to_owned(),
-        };
         let db = self.workspaces.db();
+        match content::stage(db, self.storage(), self.workspace_id, body, cap.bytes, settings.inline_max_bytes).await {
+            Ok(inner) => Ok(Staged { workspace: self.workspace_id, inner }),
+            Err(StageError::OverCap { bytes }) if bytes > limits.max_file_size => {
+                Err(WorkspaceError::TooLarge { limit: limits.max_file_size })
+            }
+            Err(StageError::OverCap { bytes }) => {
+                let used = match cap.live_bytes {
+                    Some(used) => used,
+                    None => Counters::read(db.conn(), self.workspace_id).await?.live_bytes,
+                };
+                Err(WorkspaceError::QuotaExceeded {
+                    used,
+                    limit: limits.quota_bytes,
+                    needed: bytes.saturating_sub(cap.replaced),
+                })
+            }
+            Err(StageError::Body(e)) => Err(WorkspaceError::InvalidInput(format!("the upload body failed: {e}"))),
+            Err(StageError::Storage(e)) => Err(e.into()),
+        }
+    }
 
-        // Fail fast before any byte moves, and size the cap so an upload that cannot fit stops as
-        // soon as it passes it. History gives way to live bytes, so only live bytes count. The
-        // transaction checks everything again.
-        let current = rows::current_at(db.conn(), self.workspace_id, &new.path).await?;
-        check_target(&new, current.clone().map(rows::to_info).transpose()?.as_ref())?;
-        let counters = Counters::read(db.conn(), self.workspace_id).await?;
-        let replaced = current.as_ref().map_or(0, rows::size);
-        let live_others = counters.live_bytes.saturating_sub(replaced);
-        let room = limits.quota_bytes.saturating_sub(live_others);
-        let cap = limits.max_file_size.min(room);
-
-        let staged =
-            match content::stage(db, self.storage(), self.workspace_id, body, cap, settings.inline_max_bytes).await {
-                Ok(staged) => staged,
-                Err(StageError::OverCap { bytes }) if bytes > limits.max_file_size => {
-                    return Err(WorkspaceError::TooLarge { limit: limits.max_file_size });
-                }
-                Err(StageError::OverCap { bytes }) => {
-                    return Err(WorkspaceError::QuotaExceeded {
-                        used: counters.live_bytes,
-                        limit: limits.quota_bytes,
-                        needed: bytes.saturating_sub(replaced),
-                    });
-                }
-                Err(StageError::Body(e)) => {
-                    return Err(WorkspaceError::InvalidInput(format!("the upload body failed: {e}")));
-                }
-                Err(StageError::Storage(e)) => return Err(e.into()),
-            };
-
-        let committed = self.commit_write(&new, name, &staged).await;
+    /// Makes a staged body the file at `new.path`, in one transaction: conflict and
+    /// preconditions, quota on live bytes, dedup, the previous file becoming a version, trimming
+    /// and room, the event. If the commit fails, the staged blob is removed (after asking the
+    /// database when the outcome is ambiguous); a body staged in another workspace is refused and
+    /// removed.
+    pub async fn commit(&self, new: NewFile, staged: Staged) -> Result<FileInfo> {
+        if staged.workspace != self.workspace_id {
+            staged.discard().await;
+            return Err(WorkspaceError::InvalidInput(
+                "a body staged in another workspace cannot be committed here".into(),
+            ));
+        }
+        let staged = staged.inner;
+        let committed = match file_name(&new) {
+            Ok(name) => self.commit_write(&new, name, &staged).await,
+            Err(err) => Err(err),
+        };
         let (info, deduplicated, unreferenced) = match (committed, staged.data) {
             (Ok(done), StagedData::Blob(guard)) => {
                 if done.1 {
@@ -478,6 +587,15 @@ fn check_target(new: &NewFile, current: Option<&FileInfo>) -> Result<()> {
     match current {
         Some(_) if !overwrite => Err(WorkspaceError::Conflict(new.path.to_string())),
         _ => Ok(()),
+    }
+}
+
+/// The display name a write gives its file: the one it names, validated, else the path's last
+/// segment.
+fn file_name(new: &NewFile) -> Result<String> {
+    match &new.name {
+        Some(name) => validate_name(name),
+        None => Ok(new.path.file_name().to_owned()),
     }
 }
 

@@ -94,6 +94,7 @@ db_tests!(
     unreachable_storage_fails_within_the_deadline,
     oversized_stream_stops_early_and_leaves_nothing,
     quota_stops_a_stream_early,
+    staged_bodies_commit_where_told_or_leave_nothing,
     gc_removes_orphans_and_history_past_retention,
     gc_spares_a_write_in_flight,
     gc_lists_blobs_page_by_page,
@@ -708,6 +709,63 @@ async fn quota_stops_a_stream_early(env: TestEnv) {
     let err = m.write(new_file(&m, "/two"), stream).await.unwrap_err();
     assert!(matches!(err, WorkspaceError::QuotaExceeded { used, .. } if used == MIB), "{err:?}");
     assert!(counter.pulled() < 2 * MIB, "stopped once past the room left, after {} bytes", counter.pulled());
+    env.assert_consistent().await;
+}
+
+async fn staged_bodies_commit_where_told_or_leave_nothing(env: TestEnv) {
+    let limits = Limits { max_file_size: 4 * MIB, quota_bytes: 6 * MIB };
+    let m = manager_with(&with_limits(&env, limits), "alice", None).await;
+    let stream = |bytes: Vec<u8>| futures::stream::once(async move { Ok(Bytes::from(bytes)) });
+    // Before the path is known, the cap is the file limit (and never more than the quota).
+    assert_eq!(m.stage_cap().bytes(), 4 * MIB);
+
+    // Staged first, committed where the caller says afterwards.
+    let staged = m.stage(stream(body(1, BLOB)), m.stage_cap()).await.unwrap();
+    assert_eq!((staged.size(), staged.is_inline()), (BLOB as u64, false));
+    assert_eq!(blob_keys(&env.storage).await.len(), 1, "the body is a blob before any row names it");
+    let info = m.commit(new_file(&m, "/later.bin"), staged).await.unwrap();
+    assert_eq!(m.read(info.id).await.unwrap().1, body(1, BLOB));
+
+    // Committed onto a taken path without overwrite: Conflict, and the staged blob is gone.
+    for bytes in [body(2, BLOB), b"small".to_vec()] {
+        let staged = m.stage(stream(bytes), m.stage_cap()).await.unwrap();
+        let err = m.commit(new_file(&m, "/later.bin"), staged).await.unwrap_err();
+        assert!(matches!(err, WorkspaceError::Conflict(_)), "{err:?}");
+        assert_eq!(blob_keys(&env.storage).await.len(), 1);
+    }
+
+    // Over the quota at commit (the cap did not count live bytes), then fitting as an overwrite.
+    m.write_bytes(new_file(&m, "/big.bin"), body(3, 3 * MIB as usize)).await.unwrap();
+    let staged = m.stage(stream(body(4, 3 * MIB as usize)), m.stage_cap()).await.unwrap();
+    let err = m.commit(new_file(&m, "/more.bin"), staged).await.unwrap_err();
+    assert!(matches!(err, WorkspaceError::QuotaExceeded { .. }), "{err:?}");
+    let staged = m.stage(stream(body(4, 3 * MIB as usize)), m.stage_cap()).await.unwrap();
+    m.commit(new_file(&m, "/big.bin").with_overwrite(true), staged).await.unwrap();
+
+    // Past the cap while staging: TooLarge, nothing kept.
+    let err = m.stage(stream(body(5, 5 * MIB as usize)), m.stage_cap()).await.unwrap_err();
+    assert!(matches!(err, WorkspaceError::TooLarge { limit } if limit == 4 * MIB), "{err:?}");
+
+    // With the path known first, the preflight refuses a conflict before any byte moves, and
+    // caps the body at the room left under the quota.
+    let err = m.preflight(&new_file(&m, "/later.bin")).await.unwrap_err();
+    assert!(matches!(err, WorkspaceError::Conflict(_)), "{err:?}");
+    let cap = m.preflight(&new_file(&m, "/new.bin")).await.unwrap();
+    assert_eq!(cap.bytes(), 6 * MIB - BLOB as u64 - 3 * MIB);
+
+    // Another workspace cannot commit it; dropped or discarded, a staged blob goes.
+    let bob = manager_with(&with_limits(&env, limits), "bob", None).await;
+    let kept = blob_keys(&env.storage).await;
+    let staged = m.stage(stream(body(6, BLOB)), m.stage_cap()).await.unwrap();
+    let err = bob.commit(NewFile::new(bob.resolve_path("/x.bin").unwrap()), staged).await.unwrap_err();
+    assert!(matches!(err, WorkspaceError::InvalidInput(_)), "{err:?}");
+    m.stage(stream(body(7, BLOB)), m.stage_cap()).await.unwrap().discard().await;
+    drop(m.stage(stream(body(8, BLOB)), m.stage_cap()).await.unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while blob_keys(&env.storage).await != kept {
+        assert!(std::time::Instant::now() < deadline, "a dropped staged body left its blob");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     env.assert_consistent().await;
 }
 

@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use workspace_core::{FileInfo, WorkspaceId, WorkspaceManager};
 
 use crate::auth::authenticate;
@@ -23,15 +23,31 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
     /// `inline` or `attachment` (default). Active content types are always attachments.
-    #[param(inline, value_type = Option<String>, pattern = "^(inline|attachment)$")]
+    #[param(value_type = Option<DispositionName>)]
     pub disposition: Option<String>,
-    /// Signed link: workspace id.
+    /// Signed link: the workspace id (a uuid), as `create_link`'s URL gives it. With `exp` and
+    /// `sig` the request needs no token; without `sig` it is not read.
     pub w: Option<String>,
-    /// Signed link: expiry (seconds since the epoch).
+    /// Signed link: expiry, seconds since the epoch.
     pub exp: Option<i64>,
-    /// Signed link: signature.
+    /// Signed link: the signature.
     pub sig: Option<String>,
 }
+
+/// How a browser is told to present a download (`Content-Disposition`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DispositionName {
+    /// Shown in the browser when the type is safe to show (images, plain text, PDF, media).
+    Inline,
+    /// Saved as a file (the default; always for active types such as HTML or SVG).
+    Attachment,
+}
+
+/// A file's bytes: served with the file's own media type, typed as binary.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(pub Vec<u8>);
 
 /// Types a browser may show inline without running anything.
 fn inline_safe(mime: &mime::Mime) -> bool {
@@ -106,18 +122,35 @@ fn common_headers(info: &FileInfo, etag: &str, caller: &Caller) -> HeaderMap {
 }
 
 /// Downloads a file (streamed; single byte ranges; conditional requests).
-#[utoipa::path(get, path = "/api/workspace/files/{id}/download",
-    params(("id" = String, Path, description = "File id"), DownloadQuery,
-        ("Range" = Option<String>, Header, description = "A single byte range, e.g. bytes=0-99"),
-        ("If-None-Match" = Option<String>, Header, description = "ETag from an earlier response")),
+#[utoipa::path(get, path = "/api/workspace/files/{id}/download", tag = "files", operation_id = "download_file",
+    params(("id" = uuid::Uuid, Path, description = "File id (of the current file or of a version)"), DownloadQuery,
+        ("Range" = Option<String>, Header, nullable = false, description = "A single byte range, e.g. `bytes=0-99`"),
+        ("If-None-Match" = Option<String>, Header, nullable = false,
+            description = "ETag from an earlier response: 304 if unchanged"),
+        ("If-Range" = Option<String>, Header, nullable = false,
+            description = "Honour `Range` only while the ETag is this one")),
     security(("bearer" = []), ()),
     responses(
-        (status = 200, description = "The file, with its own media type", content_type = "*/*", body = Vec<u8>),
-        (status = 206, description = "A byte range", content_type = "*/*", body = Vec<u8>),
-        (status = 302, description = "Redirect to a signed storage URL"),
-        (status = 304, description = "Not modified"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+        (status = 200, description = "The file's bytes, sent with the file's own media type (its `mime_type`, e.g. \
+            `image/png`); `application/octet-stream` stands for any of them",
+            content((inline(FileBytes) = "application/octet-stream"), (inline(FileBytes) = "*/*")),
+            headers(("ETag" = String, description = "The quoted sha-256 of the content"),
+                ("Content-Disposition" = String, description = "`inline` or `attachment`, with the file name (RFC 6266)"),
+                ("Last-Modified" = String, description = "When this version was written"),
+                ("Cache-Control" = String, description = "`private, no-store`; signed links allow private caching"))),
+        (status = 206, description = "The requested byte range of the file (`Content-Range` says which)",
+            content((inline(FileBytes) = "application/octet-stream"), (inline(FileBytes) = "*/*")),
+            headers(("Content-Range" = String, description = "`bytes start-end/size`"),
+                ("ETag" = String, description = "The quoted sha-256 of the content"))),
+        (status = 302, description = "Redirect to a signed storage URL (when the server is configured to redirect)",
+            headers(("Location" = String, description = "The storage URL"))),
+        (status = 304, description = "Not modified: `If-None-Match` matches the ETag"),
+        (status = 400, description = "A malformed `disposition` or query", body = ErrorBody),
+        (status = 401, description = "No valid token and no signed link", body = ErrorBody),
+        (status = 403, description = "The signed link is invalid or expired", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody),
+        (status = 416, description = "The range starts past the end of the file", body = ErrorBody,
+            headers(("Content-Range" = String, description = "`bytes */size`")))))]
 pub async fn download_file(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -32,8 +32,8 @@ pub struct FileInfoResponse {
     /// Metadata object.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
-    /// upload | execution | copilot | import.
-    pub source: String,
+    /// Who or what wrote it.
+    pub source: FileSourceName,
     /// Session that wrote it.
     pub source_session_id: Option<String>,
     /// Execution that wrote it.
@@ -71,7 +71,7 @@ impl From<FileInfo> for FileInfoResponse {
             size_bytes: info.size_bytes,
             checksum: info.checksum.to_string(),
             metadata: info.metadata,
-            source: source_name(info.source).to_owned(),
+            source: info.source.into(),
             source_session_id: info.source_session_id,
             source_exec_id: info.source_exec_id,
             created_at: info.created_at,
@@ -86,8 +86,29 @@ impl From<FileInfo> for FileInfoResponse {
     }
 }
 
-fn source_name(source: FileSource) -> &'static str {
-    source.as_str()
+/// Who or what wrote a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileSourceName {
+    /// A user upload.
+    Upload,
+    /// A block during a graph execution.
+    Execution,
+    /// The chat assistant.
+    Copilot,
+    /// An import from elsewhere.
+    Import,
+}
+
+impl From<FileSource> for FileSourceName {
+    fn from(source: FileSource) -> Self {
+        match source {
+            FileSource::Upload => Self::Upload,
+            FileSource::Execution => Self::Execution,
+            FileSource::Copilot => Self::Copilot,
+            FileSource::Import => Self::Import,
+        }
+    }
 }
 
 /// A sub-folder in a delimited listing.
@@ -189,8 +210,11 @@ pub(crate) fn session_of(raw: Option<&str>) -> Result<Option<SessionId>, ApiErro
 }
 
 /// Lists live files.
-#[utoipa::path(get, path = "/api/workspace/files", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, body = FileListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/workspace/files", tag = "files", operation_id = "list_files", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of files", body = FileListResponse),
+        (status = 400, description = "A malformed prefix, session, limit, cursor or query", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 pub async fn list_files(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -231,9 +255,12 @@ pub async fn list_files(
 }
 
 /// Info of one file.
-#[utoipa::path(get, path = "/api/workspace/files/{id}", params(("id" = String, Path, description = "File id")),
+#[utoipa::path(get, path = "/api/workspace/files/{id}", tag = "files", operation_id = "get_file",
+    params(("id" = uuid::Uuid, Path, description = "File id (of the current file or of a version)")),
     security(("bearer" = [])),
-    responses((status = 200, body = FileInfoResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The file", body = FileInfoResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such file (or in the trash, or another user's)", body = ErrorBody)))]
 pub async fn get_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -245,12 +272,15 @@ pub async fn get_file(
 }
 
 /// Moves a file (with its versions) to the trash; its path is free at once.
-#[utoipa::path(delete, path = "/api/workspace/files/{id}",
-    params(("id" = String, Path, description = "File id (the current version's)"),
-        ("If-Match" = Option<String>, Header, description = "The ETag (quoted sha-256) the file must have")),
+#[utoipa::path(delete, path = "/api/workspace/files/{id}", tag = "files", operation_id = "delete_file",
+    params(("id" = uuid::Uuid, Path, description = "File id (the current version's)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9a-fA-F]{64}")$"#,
+            description = "The ETag (quoted sha-256) the file must have, or `*`")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Moved to the trash"), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 204, description = "Moved to the trash"),
+        (status = 400, description = "A malformed If-Match", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody),
         (status = 409, description = "The id is an older version; delete the current one", body = ErrorBody),
         (status = 412, description = "If-Match does not hold", body = ErrorBody)))]
 pub async fn delete_file(

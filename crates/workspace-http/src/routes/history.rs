@@ -11,7 +11,7 @@ use workspace_core::{RestoreOptions, VersionInfo};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::files::FileInfoResponse;
+use crate::routes::files::{FileInfoResponse, FileSourceName};
 use crate::routes::{ApiQuery, if_match, parse_file_id};
 use crate::state::AppState;
 
@@ -30,8 +30,8 @@ pub struct VersionResponse {
     pub mime_type: String,
     /// When it was written.
     pub created_at: DateTime<Utc>,
-    /// upload | execution | copilot | import.
-    pub source: String,
+    /// Who or what wrote it.
+    pub source: FileSourceName,
     /// Whether it is the current version.
     pub is_current: bool,
 }
@@ -45,7 +45,7 @@ impl From<VersionInfo> for VersionResponse {
             checksum: v.checksum.to_string(),
             mime_type: v.mime_type.to_string(),
             created_at: v.created_at,
-            source: v.source.as_str().to_owned(),
+            source: v.source.into(),
             is_current: v.is_current,
         }
     }
@@ -59,7 +59,7 @@ pub struct VersionsResponse {
 }
 
 /// Lists the versions of the file an id belongs to (any of its versions' ids works).
-#[utoipa::path(get, path = "/api/workspace/files/{id}/versions", tag = "history",
+#[utoipa::path(get, path = "/api/workspace/files/{id}/versions", tag = "history", operation_id = "list_versions",
     params(("id" = uuid::Uuid, Path, description = "File id (any version)")), security(("bearer" = [])),
     responses((status = 200, description = "The versions, newest first", body = VersionsResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -85,9 +85,10 @@ pub struct RestoreRequest {
 /// Restores a file: a trashed file comes back to its path (or `path`) with the same id; an
 /// older version becomes current again as a new version. `If-Match` applies to the file named
 /// by the id.
-#[utoipa::path(post, path = "/api/workspace/files/{id}/restore", tag = "history",
+#[utoipa::path(post, path = "/api/workspace/files/{id}/restore", tag = "history", operation_id = "restore_file",
     params(("id" = uuid::Uuid, Path, description = "A trashed file's id, or an older version's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag (quoted sha-256) the file must have")),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9a-fA-F]{64}")$"#,
+            description = "The ETag (quoted sha-256) the file must have, or `*`")),
     request_body(content = Option<RestoreRequest>, content_type = "application/json", description = "Optional"),
     security(("bearer" = [])),
     responses((status = 200, description = "The restored (now current) file", body = FileInfoResponse),
@@ -148,7 +149,8 @@ pub struct TrashResponse {
 }
 
 /// Lists the trash.
-#[utoipa::path(get, path = "/api/workspace/trash", tag = "history", params(TrashQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/workspace/trash", tag = "history", operation_id = "list_trash", params(TrashQuery),
+    security(("bearer" = [])),
     responses((status = 200, description = "A page of the trash", body = TrashResponse),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
@@ -170,7 +172,7 @@ pub async fn list_trash(
 }
 
 /// Purges one trashed file (and its versions) for good.
-#[utoipa::path(delete, path = "/api/workspace/trash/{id}", tag = "history",
+#[utoipa::path(delete, path = "/api/workspace/trash/{id}", tag = "history", operation_id = "purge_file",
     params(("id" = uuid::Uuid, Path, description = "The trashed file's id")), security(("bearer" = [])),
     responses((status = 204, description = "Purged"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -193,7 +195,8 @@ pub struct EmptyTrashResponse {
 }
 
 /// Empties the trash.
-#[utoipa::path(delete, path = "/api/workspace/trash", tag = "history", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/workspace/trash", tag = "history", operation_id = "empty_trash",
+    security(("bearer" = [])),
     responses((status = 200, description = "The trash is empty", body = EmptyTrashResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 pub async fn empty_trash(

@@ -34,10 +34,14 @@ pub struct LinkResponse {
 }
 
 /// Creates a signed download link.
-#[utoipa::path(post, path = "/api/workspace/files/{id}/link",
-    params(("id" = String, Path, description = "File id"), LinkQuery), security(("bearer" = [])),
-    responses((status = 200, body = LinkResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/workspace/files/{id}/link", tag = "links", operation_id = "create_link",
+    params(("id" = uuid::Uuid, Path, description = "File id"), LinkQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A download URL with its signature in the query (`w`, `exp`, `sig`)",
+            body = LinkResponse),
+        (status = 400, description = "`expires_in` out of range", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such file", body = ErrorBody)))]
 pub async fn create_link(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

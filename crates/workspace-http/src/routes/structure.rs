@@ -36,7 +36,8 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result
 /// Moves (renames) a file: same id, same bytes; its versions follow and its old path is free.
 #[utoipa::path(post, path = "/api/workspace/files/{id}/move", tag = "structure",
     params(("id" = uuid::Uuid, Path, description = "The file's (current) id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag (quoted sha-256) the file must have")),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9a-fA-F]{64}")$"#,
+            description = "The ETag (quoted sha-256) the file must have; `*`: any")),
     request_body(content = PlaceRequest, content_type = "application/json"), security(("bearer" = [])),
     responses((status = 200, description = "The moved file", body = FileInfoResponse),
         (status = 400, description = "Malformed body, path or If-Match", body = ErrorBody),
@@ -62,7 +63,8 @@ pub async fn move_file(
 /// Copies a file (any version) to a new path: a new id sharing the content, no bytes copied.
 #[utoipa::path(post, path = "/api/workspace/files/{id}/copy", tag = "structure",
     params(("id" = uuid::Uuid, Path, description = "The id of the file or version to copy"),
-        ("If-Match" = Option<String>, Header, description = "The ETag (quoted sha-256) the source must have")),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9a-fA-F]{64}")$"#,
+            description = "The ETag (quoted sha-256) the source must have; `*`: any")),
     request_body(content = PlaceRequest, content_type = "application/json"), security(("bearer" = [])),
     responses((status = 201, description = "The new file", body = FileInfoResponse),
         (status = 400, description = "Malformed body, path or If-Match", body = ErrorBody),

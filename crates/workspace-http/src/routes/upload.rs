@@ -1,7 +1,16 @@
 //! Multipart upload, streamed from the socket into the manager: the file part is never held
-//! whole in memory. Text fields (`path`, `session_id`, `overwrite`) must come before `file`
-//! (they may also be given as query parameters); a part after `file` fails the upload before
-//! anything is committed.
+//! whole in memory. The fields (`path`, `session_id`, `overwrite`; also query parameters) may
+//! come before or after `file`:
+//! - fields first: the target is known when the file part starts, so a conflict or a failed
+//!   precondition is refused before the body is read, and the body is capped at the room left
+//!   under the quota (`WorkspaceManager::preflight`, then `write`'s two steps);
+//! - file first (as generated clients send their forms): the body is staged under a fresh content
+//!   id, capped at the max file size (and the quota), and the fields that follow decide the path;
+//!   conflict, preconditions and quota are decided at commit.
+//!
+//! Fields after `file` are read and applied in both cases, so in a form that gives fields on both
+//! sides the early checks use the fields before `file` and the commit uses them all. Unknown
+//! fields and a second `file` part are refused; a refused or abandoned upload leaves no blob.
 
 use std::io;
 
@@ -15,7 +24,7 @@ use futures::StreamExt;
 use multer::{Field, Multipart};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use workspace_core::{BodyStream, FileSource, NewFile};
+use workspace_core::{BodyStream, FileSource, NewFile, Precondition, Staged, UserId, WorkspaceManager};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
@@ -25,8 +34,8 @@ use crate::state::AppState;
 
 /// Longest text field accepted, in bytes.
 const MAX_TEXT_FIELD: usize = 4096;
-/// Most parts accepted before the file part.
-const MAX_PARTS_BEFORE_FILE: usize = 8;
+/// Most parts accepted in one form, the file included.
+const MAX_PARTS: usize = 8;
 
 /// Upload options that may be given as query parameters instead of form fields.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -36,23 +45,100 @@ pub struct UploadQuery {
     pub path: Option<String>,
     /// Session the file belongs to.
     pub session_id: Option<String>,
-    /// Replace a live file at the same path (`true`/`false`).
+    /// Replace a live file at the same path (it becomes a version) instead of answering 409.
+    #[param(value_type = Option<bool>)]
     pub overwrite: Option<String>,
 }
 
-/// The multipart form (documentation only; the handler streams it).
+/// The multipart form (documentation only; the handler streams it). The parts may come in any
+/// order; a form field overrides the query parameter of the same name.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The file (must be the last part).
-    #[schema(value_type = String, format = Binary)]
+    /// The file. Its part's `filename` names the file when no `path` is given, and its
+    /// `Content-Type` is recorded (checked against the bytes).
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     file: Vec<u8>,
-    /// Target path.
+    /// Target path; relative paths resolve inside the session. Default: the file name.
+    #[schema(nullable = false)]
     path: Option<String>,
-    /// Session id.
+    /// Session the file belongs to.
+    #[schema(nullable = false)]
     session_id: Option<String>,
-    /// `true` to replace an existing file.
+    /// Replace a live file at the same path (it becomes a version) instead of answering 409.
+    #[schema(nullable = false)]
     overwrite: Option<bool>,
+}
+
+/// The upload's options, from the query and then the form's fields in the order they come.
+#[derive(Debug, Default)]
+struct Options {
+    path: Option<String>,
+    session: Option<String>,
+    overwrite: Option<String>,
+}
+
+impl Options {
+    /// Reads one text field into the options; unknown names are refused.
+    async fn read(&mut self, field: Field<'static>) -> Result<(), ApiError> {
+        let slot = match field.name().unwrap_or("") {
+            "path" => &mut self.path,
+            "session_id" => &mut self.session,
+            "overwrite" => &mut self.overwrite,
+            other => {
+                let other = other.chars().take(64).collect::<String>();
+                return Err(bad(format!("unknown field `{other}`: expected file, path, session_id or overwrite")));
+            }
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        *slot = Some(read_text(field, &name).await?);
+        Ok(())
+    }
+}
+
+/// The file part's own headers, kept while its body is staged.
+#[derive(Debug)]
+struct FilePart {
+    filename: Option<String>,
+    content_type: Option<String>,
+}
+
+impl FilePart {
+    fn of(field: &Field<'static>) -> Self {
+        Self {
+            filename: field.file_name().map(ToOwned::to_owned),
+            content_type: field.content_type().map(ToString::to_string),
+        }
+    }
+}
+
+/// The manager (in the options' session) and the file the options describe.
+async fn target(
+    state: &AppState,
+    user: &UserId,
+    options: &Options,
+    file: &FilePart,
+    precondition: &Precondition,
+) -> Result<(WorkspaceManager, NewFile), ApiError> {
+    let session = session_of(options.session.as_deref())?;
+    let overwrite = options.overwrite.as_deref().map(|v| parse_bool("overwrite", v)).transpose()?.unwrap_or(false);
+    let manager = state.manager(user, session).await?;
+    let path = match options.path.as_deref().filter(|p| !p.is_empty()) {
+        Some(path) => manager.resolve_path(path)?,
+        None => {
+            let raw =
+                file.filename.as_deref().ok_or_else(|| bad("the `file` part needs a filename (or give `path`)"))?;
+            manager.resolve_path(upload_file_name(raw)?)?
+        }
+    };
+    let mut new = NewFile::new(path)
+        .with_overwrite(overwrite)
+        .with_precondition(precondition.clone())
+        .with_source(FileSource::Upload);
+    if let Some(mime) = &file.content_type {
+        new = new.with_mime_type(mime.clone());
+    }
+    Ok((manager, new))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -78,34 +164,28 @@ async fn read_text(mut field: Field<'static>, name: &str) -> Result<String, ApiE
     String::from_utf8(buf).map_err(|_| bad(format!("field `{name}` is not UTF-8")))
 }
 
-/// The file part as a body stream that, once the part ends, also checks that nothing but the
-/// closing boundary follows.
-fn file_stream(field: Field<'static>, multipart: Multipart<'static>) -> BodyStream {
-    enum Step {
-        Reading(Box<(Field<'static>, Multipart<'static>)>),
-        Done,
-    }
-    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
-    futures::stream::unfold(Step::Reading(Box::new((field, multipart))), move |step| async move {
-        let Step::Reading(reading) = step else { return None };
-        let (mut field, mut multipart) = *reading;
+/// The file part as a body stream. The part is dropped as soon as it ends, so the form's next
+/// part can be read.
+fn file_stream(field: Field<'static>) -> BodyStream {
+    futures::stream::unfold(Some(field), |field| async move {
+        let mut field = field?;
         match field.chunk().await {
-            Ok(Some(bytes)) => Some((Ok::<Bytes, io::Error>(bytes), Step::Reading(Box::new((field, multipart))))),
-            Ok(None) => {
-                drop(field);
-                match multipart.next_field().await {
-                    Ok(None) => None,
-                    Ok(Some(extra)) => {
-                        let name = extra.name().unwrap_or("").chars().take(64).collect::<String>();
-                        Some((Err(invalid(format!("part `{name}` comes after `file`; send fields first"))), Step::Done))
-                    }
-                    Err(e) => Some((Err(invalid(format!("malformed multipart body: {e}"))), Step::Done)),
-                }
+            Ok(Some(bytes)) => Some((Ok::<Bytes, io::Error>(bytes), Some(field))),
+            Ok(None) => None,
+            Err(e) => {
+                Some((Err(io::Error::new(io::ErrorKind::InvalidData, format!("malformed multipart body: {e}"))), None))
             }
-            Err(e) => Some((Err(invalid(format!("malformed multipart body: {e}"))), Step::Done)),
         }
     })
     .boxed()
+}
+
+/// Gives up a staged file (its blob is removed before the answer goes out) and passes `err` on.
+async fn discard(staged: Option<(Staged, FilePart)>, err: ApiError) -> ApiError {
+    if let Some((staged, _)) = staged {
+        staged.discard().await;
+    }
+    err
 }
 
 /// The name a multipart `filename` stands for: its last segment after `/` or `\\` (SPEC §7), as
@@ -126,16 +206,24 @@ fn upload_file_name(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// Uploads a file (multipart/form-data, streamed).
-#[utoipa::path(post, path = "/api/workspace/files",
+#[utoipa::path(post, path = "/api/workspace/files", tag = "files", operation_id = "upload_file",
     params(UploadQuery,
-        ("If-Match" = Option<String>, Header, description = "Replace the file at the path only if it has this ETag (quoted sha-256); implies overwrite"),
-        ("If-None-Match" = Option<String>, Header, description = "`*`: create only if the path is free")),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9a-fA-F]{64}")$"#, description = "Replace the file at the path only if it has this ETag (quoted sha-256; `*`: any file); implies overwrite"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^\*$"#, description = "`*`: create only if the path is free")),
     security(("bearer" = [])),
-    request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses((status = 201, body = FileInfoResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 412, description = "A precondition does not hold", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "Too many uploads in flight for this user; see `Retry-After`")))]
+    request_body(content = UploadForm, content_type = "multipart/form-data",
+        description = "The file and its options, in any order (streamed: never held whole in memory)"),
+    responses(
+        (status = 201, description = "Stored", body = FileInfoResponse,
+            headers(("Location" = String, description = "The new file's info route"))),
+        (status = 400, description = "A malformed form, path, session or option; the message names the rule", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "A file is at the path and `overwrite` is not set", body = ErrorBody),
+        (status = 412, description = "A precondition does not hold", body = ErrorBody),
+        (status = 413, description = "Over the file size limit (`too_large`) or the quota (`quota_exceeded`)", body = ErrorBody),
+        (status = 415, description = "Not a multipart/form-data body", body = ErrorBody),
+        (status = 429, description = "Too many uploads in flight for this user; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait")))))]
 pub async fn upload_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -149,51 +237,54 @@ pub async fn upload_file(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| ApiError::UnsupportedMediaType("expected a multipart/form-data body with a boundary".into()))?;
+    let precondition = upload_precondition(&headers)?;
     let mut multipart = Multipart::new(body.into_data_stream(), boundary);
 
-    let (mut path, mut session, mut overwrite) = (query.path, query.session_id, query.overwrite);
+    let mut options = Options { path: query.path, session: query.session_id, overwrite: query.overwrite };
+    let mut fields_first = false;
     let mut parts = 0;
-    let file = loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|e| bad(format!("malformed multipart body: {e}")))?
-            .ok_or_else(|| bad("missing the `file` part"))?;
+    let mut staged: Option<(Staged, FilePart)> = None;
+    loop {
+        let next = multipart.next_field().await.map_err(|e| bad(format!("malformed multipart body: {e}")));
+        let field = match next {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => return Err(discard(staged, err).await),
+        };
         parts += 1;
-        if parts > MAX_PARTS_BEFORE_FILE {
-            return Err(bad(format!("too many parts: at most {MAX_PARTS_BEFORE_FILE} may come before `file`")));
+        if parts > MAX_PARTS {
+            return Err(discard(staged, bad(format!("too many parts: a form has at most {MAX_PARTS}"))).await);
         }
-        match field.name().unwrap_or("") {
-            "file" => break field,
-            "path" => path = Some(read_text(field, "path").await?),
-            "session_id" => session = Some(read_text(field, "session_id").await?),
-            "overwrite" => overwrite = Some(read_text(field, "overwrite").await?),
-            other => {
-                let other = other.chars().take(64).collect::<String>();
-                return Err(bad(format!("unknown field `{other}`: expected file, path, session_id or overwrite")));
+        if field.name() != Some("file") {
+            if let Err(err) = options.read(field).await {
+                return Err(discard(staged, err).await);
             }
+            fields_first |= staged.is_none();
+            continue;
         }
-    };
-
-    let session = session_of(session.as_deref())?;
-    let overwrite = overwrite.as_deref().map(|v| parse_bool("overwrite", v)).transpose()?.unwrap_or(false);
-    let manager = state.manager(&user, session).await?;
-    let target = match path.filter(|p| !p.is_empty()) {
-        Some(path) => manager.resolve_path(&path)?,
-        None => {
-            let raw = file.file_name().ok_or_else(|| bad("the `file` part needs a filename (or give `path`)"))?;
-            manager.resolve_path(upload_file_name(raw)?)?
+        if staged.is_some() {
+            return Err(discard(staged, bad("a second `file` part: an upload carries one file")).await);
         }
-    };
-    let declared = file.content_type().map(ToString::to_string);
-    let mut new = NewFile::new(target)
-        .with_overwrite(overwrite)
-        .with_precondition(upload_precondition(&headers)?)
-        .with_source(FileSource::Upload);
-    if let Some(mime) = declared {
-        new = new.with_mime_type(mime);
+        let file = FilePart::of(&field);
+        let body = file_stream(field);
+        let held = if fields_first {
+            // The target is known: refuse a conflict now and cap the body at the quota's room.
+            let (manager, new) = target(&state, &user, &options, &file, &precondition).await?;
+            let cap = manager.preflight(&new).await?;
+            manager.stage(body, cap).await?
+        } else {
+            // Fields follow: stage under a fresh content id; the commit decides the rest.
+            let manager = state.manager(&user, None).await?;
+            manager.stage(body, manager.stage_cap()).await?
+        };
+        staged = Some((held, file));
     }
-    let info = manager.write(new, file_stream(file, multipart)).await?;
+    let (held, file) = staged.ok_or_else(|| bad("missing the `file` part"))?;
+    let (manager, new) = match target(&state, &user, &options, &file, &precondition).await {
+        Ok(target) => target,
+        Err(err) => return Err(discard(Some((held, file)), err).await),
+    };
+    let info = manager.commit(new, held).await?;
     state.metrics().file_written(info.size_bytes);
     let location = HeaderValue::from_str(&format!("/api/workspace/files/{}", info.id)).ok();
     let mut response = (StatusCode::CREATED, Json(FileInfoResponse::from(info))).into_response();

@@ -25,8 +25,9 @@ pub struct UsageResponse {
 }
 
 /// Bytes used, quota and file count.
-#[utoipa::path(get, path = "/api/workspace/usage", security(("bearer" = [])),
-    responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/workspace/usage", tag = "usage", operation_id = "get_usage", security(("bearer" = [])),
+    responses((status = 200, description = "Bytes used and the quota", body = UsageResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
 pub async fn usage(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Json<UsageResponse>, ApiError> {
     let usage = state.manager(&user, None).await?.usage().await?;
     Ok(Json(UsageResponse {
