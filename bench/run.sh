@@ -84,8 +84,8 @@ mkdir -p "$DATA" "$WWW/nginx-up" "$WWW/dufs-up"
 
 export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_QUOTA_BYTES=1000GiB
 export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
-# 16 clients of one user upload at once in the small-writes run: lift the per-user upload limit.
-export WS_MAX_CONCURRENT_UPLOADS=64
+# The server's defaults otherwise: 16 clients of one user writing at once wait in line for an
+# upload slot (SPEC §7) rather than being refused, so the small-writes run needs no lifted limit.
 # Local disk whatever the caller's shell holds (`eval "$(scripts/fake-gcs.sh start)"` exports GCS).
 unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE_BACKEND MEDIA_GCS_BUCKET_NAME \
   WS_GCS_BUCKET WS_GCS_ENDPOINT WS_GCS_CREDENTIALS || true
@@ -105,9 +105,10 @@ sync
 b upload --key up_ours --url "$OURS/files?path=/bench/big.bin" --form multipart --size "$BIG" \
   --header "$AUTH" --pid "$OURS_PID" --id-out "$WORK/big.id"
 BIG_ID=$(cat "$WORK/big.id")
-# The peers serve the very bytes ours stored: a hard link to our blob.
-BLOB=$(find "$DATA/files/objects" -name "$BIG_ID" -type f | head -n1)
-[[ -n $BLOB ]] || { echo "blob of $BIG_ID not found" >&2; exit 1; }
+# The peers serve the very bytes ours stored: a hard link to our blob. Blobs are keyed by content,
+# not by file id; the big file is the only blob of its size.
+BLOB=$(find "$DATA/files/objects" -type f -size "${BIG}c" | head -n1)
+[[ -n $BLOB ]] || { echo "blob of $BIG_ID ($BIG bytes) not found under $DATA/files/objects" >&2; exit 1; }
 ln "$BLOB" "$WWW/big.bin"
 
 NGINX_DIR=$WORK/nginx
@@ -187,11 +188,13 @@ sync
 b small-writes --key sw_nginx --url "$NGINX_URL/nginx-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
 sync
 
-log "listing: seed $LIST_N files, then pages of 100"
+log "listing: seed $LIST_N files in 1000 folders, each with one older version; then pages of 100"
 b seed --key seed --database-url "sqlite://$DATA/workspace.db?mode=rwc" --user bench-list --count "$LIST_N"
 LIST_TOKEN=$("$SERVER" token --user bench-list)
 b load --key list_ours --url "$OURS/files?limit=100&path_prefix=/list" --header "Authorization: Bearer $LIST_TOKEN" \
   --mode list --seeded "$LIST_N" --concurrency 1 --seconds "$LOAD_SECS" --max 100000
+b load --key list_folders_ours --url "$OURS/files?limit=100&path_prefix=/list&delimiter=/" \
+  --header "Authorization: Bearer $LIST_TOKEN" --mode list --seeded "$LIST_N" --concurrency 1 --seconds "$LOAD_SECS" --max 100000
 
 UPTIME_END=$(uptime | sed 's/.*load average: //')
 MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes; not comparable)"
@@ -204,7 +207,7 @@ mkdir -p "$(dirname "$OUT")"
   --meta "kernel=$(uname -r)" \
   --meta "load average (1, 5, 15 min) at start=$UPTIME_START" \
   --meta "load average at end=$UPTIME_END" \
-  --meta "sizes=file $((BIG / MiB)) MiB, $RUNS download runs, $PAR parallel × $((SLICE / MiB)) MiB, small writes ${SW_SECS}s × 16 clients × 4 KiB, list over $LIST_N files, ${LOAD_SECS}s per latency run" \
+  --meta "sizes=file $((BIG / MiB)) MiB, $RUNS download runs, $PAR parallel × $((SLICE / MiB)) MiB, small writes ${SW_SECS}s × 16 clients × 4 KiB, list over $LIST_N files (1000 folders, one older version each), ${LOAD_SECS}s per latency run" \
   --meta "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')" \
   --meta "versions=$("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$DUFS" --version)" \
   --meta "rerun=\`bench/run.sh\` (full) or \`bench/run.sh --quick\` (smoke test)"

@@ -1,8 +1,11 @@
 //! Seeds a workspace with many small files for the listing benchmark.
 //!
-//! The first `via_manager` files go through `WorkspaceManager::write_bytes` (the real write path;
-//! small files are kept inline, so storage is not touched). The rest are copies of the row the
-//! manager produced (sharing its content, as dedup would), inserted 1000 per statement, and the
+//! The files lie in 1 000 folders (`/list/d000/` … `/list/d999/`), so the same data serves the
+//! flat listing and the folder listing (`delimiter=/`). The first `via_manager` files go through
+//! `WorkspaceManager::write_bytes` (the real write path; small files are kept inline, so storage
+//! is not touched). The rest are copies of the row the manager produced (sharing its content, as
+//! dedup would), each with one older version beside it, so the listings run with as many history
+//! rows as current ones in the table; they are inserted 500 files per statement, and the
 //! workspace's counters are set to match: writing 100 000 files one by one would measure the
 //! write path, not the listing.
 
@@ -16,8 +19,11 @@ use serde_json::json;
 use workspace_core::entity::{user_workspace, user_workspace_file as file};
 use workspace_core::{Db, InMemoryStorage, Limits, NewFile, Settings, Storage, UserId, WorkspacePath, Workspaces};
 
+/// Folders the files are spread over.
+pub const FOLDERS: u64 = 1000;
+
 pub fn path_of(i: u64) -> String {
-    format!("/list/f{i:07}.txt")
+    format!("/list/d{:03}/f{i:07}.txt", i % FOLDERS)
 }
 
 pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) -> anyhow::Result<serde_json::Value> {
@@ -45,14 +51,20 @@ pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) 
         .context("the manager wrote no row")?;
     let mut i = via_manager;
     while i < count {
-        let end = (i + 1000).min(count);
-        let rows = (i..end).map(|n| {
-            let mut row = template.clone();
-            row.id = uuid::Uuid::now_v7();
-            row.chain_id = row.id;
-            row.path = path_of(n);
-            row.name = format!("f{n:07}.txt");
-            file::ActiveModel::from(row)
+        let end = (i + 500).min(count);
+        let rows = (i..end).flat_map(|n| {
+            let mut current = template.clone();
+            current.id = uuid::Uuid::now_v7();
+            current.chain_id = current.id;
+            current.path = path_of(n);
+            current.name = format!("f{n:07}.txt");
+            current.version = 2;
+            let mut older = current.clone();
+            older.id = uuid::Uuid::now_v7();
+            older.version = 1;
+            older.is_current = false;
+            older.history_since = Some(current.updated_at);
+            [file::ActiveModel::from(older), file::ActiveModel::from(current)]
         });
         let txn = db.conn().begin().await?;
         file::Entity::insert_many(rows).exec_without_returning(&txn).await?;
@@ -69,6 +81,13 @@ pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) 
             ),
         )
         .col_expr(
+            user_workspace::Column::HistoryBytes,
+            sea_orm::sea_query::ExprTrait::add(
+                Expr::col(user_workspace::Column::HistoryBytes),
+                copies * template.size_bytes,
+            ),
+        )
+        .col_expr(
             user_workspace::Column::FileCount,
             sea_orm::sea_query::ExprTrait::add(Expr::col(user_workspace::Column::FileCount), copies),
         )
@@ -78,6 +97,8 @@ pub async fn seed(database_url: &str, user: &str, count: u64, via_manager: u64) 
     Ok(json!({
         "count": count,
         "via_manager": via_manager,
+        "history_rows": copies,
+        "folders": FOLDERS.min(count),
         "manager_secs": manager_secs,
         "seconds": started.elapsed().as_secs_f64(),
     }))
