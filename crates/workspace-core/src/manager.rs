@@ -242,6 +242,26 @@ impl WorkspaceManager {
         Ok(Opened { info, inline, storage: self.storage().clone() })
     }
 
+    /// Readies the bytes of a file already looked up (from a listing): a blob needs no query,
+    /// content kept in the database one.
+    pub(crate) async fn open_info(&self, info: FileInfo) -> Result<Opened> {
+        let inline = match info.content {
+            ContentLocation::Blob(_) => None,
+            ContentLocation::Inline(content) => {
+                let data: Option<Option<Vec<u8>>> = workspace_content::Entity::find_by_id(content.as_uuid())
+                    .select_only()
+                    .column(workspace_content::Column::InlineData)
+                    .into_tuple()
+                    .one(self.workspaces.db().conn())
+                    .await?;
+                Some(Bytes::from(
+                    data.flatten().ok_or_else(|| WorkspaceError::NotFound(format!("content of file {}", info.id)))?,
+                ))
+            }
+        };
+        Ok(Opened { info, inline, storage: self.storage().clone() })
+    }
+
     /// Reads a whole file into memory (meant for small files; stream large ones from [`open`]).
     ///
     /// [`open`]: Self::open

@@ -169,6 +169,10 @@ impl ServerConfig {
                 .map(|v| parse_size("WS_INLINE_MAX_BYTES", &v))
                 .transpose()?
                 .unwrap_or(Settings::default().inline_max_bytes),
+            grep_max_file_bytes: var(&["WS_GREP_MAX_FILE_BYTES"])
+                .map(|v| parse_size("WS_GREP_MAX_FILE_BYTES", &v))
+                .transpose()?
+                .unwrap_or(Settings::default().grep_max_file_bytes),
         };
         settings.validate().map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_start_matches("invalid input: ")))?;
         let max_link_ttl = Duration::from_secs(
