@@ -252,8 +252,8 @@ impl WorkspaceManager {
         Ok(LineRead { info: opened.info, lines, total_lines, next })
     }
 
-    /// The number of lines of a file (streamed).
-    async fn count_lines(&self, info: &FileInfo) -> Result<u64> {
+    /// The number of lines of a file (streamed; a last line without a newline counts).
+    pub async fn count_lines(&self, info: &FileInfo) -> Result<u64> {
         let opened = self.open(info.id).await?;
         if info.size_bytes == 0 {
             return Ok(0);

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workspace_core::ListOptions;
 
-use super::{file_json, parse_args};
+use super::{file_json, file_schema, parse_args};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -57,6 +57,19 @@ impl Tool for ListFilesTool {
                     "description": "next_cursor from the previous page."}
             },
             "additionalProperties": false
+        })
+    }
+
+    fn output_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "files": {"type": "array", "items": file_schema()},
+                "count": {"type": "integer", "minimum": 0},
+                "next_cursor": {"type": ["string", "null"]},
+                "scope": {"type": "string"}
+            },
+            "required": ["files", "count", "next_cursor"]
         })
     }
 
