@@ -29,8 +29,8 @@ pub const MAX_PATTERN_LEN: usize = 1000;
 pub const MAX_LINE_CHARS: usize = 300;
 /// Most context lines on either side of a match.
 pub const MAX_CONTEXT_LINES: usize = 10;
-/// Files searched at the same time.
-const CONCURRENT_FILES: usize = 4;
+/// Files searched at the same time (each on its own task).
+const CONCURRENT_FILES: usize = 8;
 /// Bytes looked at for a NUL that marks a binary file.
 const BINARY_SNIFF_BYTES: usize = 8 * 1024;
 
@@ -181,12 +181,15 @@ impl WorkspaceManager {
                 .partition(|f| f.size_bytes <= max_bytes && !is_binary_type(f));
             result.files_skipped += skipped.len() as u64;
             let room = options.max_matches;
+            // Each file is scanned on its own task, a few at a time (the CPU work runs on every
+            // core), and the results are taken in path order.
             let mut scans = futures::stream::iter(searched)
                 .map(|info| {
-                    let regex = &regex;
-                    async move {
-                        let opened = self.open_info(info).await?;
-                        let mut scan = FileScan::new(regex, context, room + 1);
+                    let manager = self.clone();
+                    let regex = regex.clone();
+                    tokio::spawn(async move {
+                        let opened = manager.open_info(info).await?;
+                        let mut scan = FileScan::new(&regex, context, room + 1);
                         if opened.info.size_bytes > 0 {
                             let mut stream = opened.read(None).await?.stream;
                             while let Some(chunk) = stream.try_next().await? {
@@ -196,11 +199,12 @@ impl WorkspaceManager {
                             }
                         }
                         Ok::<_, WorkspaceError>((opened.info, scan.finish()))
-                    }
+                    })
                 })
                 .buffered(CONCURRENT_FILES);
             while let Some(scanned) = scans.next().await {
-                let (info, outcome) = scanned?;
+                let (info, outcome) =
+                    scanned.map_err(|e| WorkspaceError::Unavailable(format!("a grep task stopped: {e}")))??;
                 let Some(found) = outcome else {
                     result.files_skipped += 1;
                     continue;
