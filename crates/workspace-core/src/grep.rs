@@ -79,7 +79,7 @@ pub struct GrepResult {
     pub truncated: bool,
     /// Files searched.
     pub files_scanned: u64,
-    /// Files not searched: binary, or over the size limit.
+    /// Files not searched: binary, over the size limit, or gone since they were listed.
     pub files_skipped: u64,
 }
 
@@ -188,10 +188,18 @@ impl WorkspaceManager {
                     let manager = self.clone();
                     let regex = regex.clone();
                     tokio::spawn(async move {
-                        let opened = manager.open_info(info).await?;
+                        // A file deleted or overwritten since the listing may have lost its
+                        // content: it is skipped, not an error of the whole search.
+                        let opened = match manager.open_info(info.clone()).await {
+                            Err(WorkspaceError::NotFound(_)) => return Ok((info, None)),
+                            other => other?,
+                        };
                         let mut scan = FileScan::new(&regex, context, room + 1);
                         if opened.info.size_bytes > 0 {
-                            let mut stream = opened.read(None).await?.stream;
+                            let mut stream = match opened.read(None).await {
+                                Err(WorkspaceError::NotFound(_)) => return Ok((opened.info, None)),
+                                other => other?.stream,
+                            };
                             while let Some(chunk) = stream.try_next().await? {
                                 if scan.push(&chunk) {
                                     break;

@@ -383,10 +383,13 @@ mod tests {
             ("WS_MAX_VERSIONS", "3"),
             ("WS_INLINE_MAX_BYTES", "0"),
             ("WS_STORAGE_TIMEOUT_SECS", "5"),
+            ("WS_GREP_MAX_FILE_BYTES", "1MiB"),
         ])
         .unwrap();
         assert_eq!(cfg.settings.history, HistoryPolicy { days: 7, max_versions: 3 });
         assert_eq!(cfg.settings.inline_max_bytes, 0);
+        assert_eq!(cfg.settings.grep_max_file_bytes, 1024 * 1024);
+        assert_eq!(config(&[secret]).unwrap().settings.grep_max_file_bytes, 10 * 1024 * 1024, "default 10 MiB");
         assert_eq!(cfg.storage_timeout, Duration::from_secs(5));
         for (name, value) in [
             ("WS_HISTORY_DAYS", "-1"),
