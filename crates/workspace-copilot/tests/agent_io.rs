@@ -182,6 +182,22 @@ async fn grep(env: TestEnv) {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
+/// Files kept in rows and blob files interleave in path order, line numbers intact.
+async fn grep_mixes_row_and_blob_files(env: TestEnv) {
+    let h = Harness::new(env);
+    write(&h, "s5", "a.txt", "x\nmark\n").await;
+    write(&h, "s5", "b.txt", &format!("{}mark\n", "filler line\n".repeat(6000))).await;
+    write(&h, "s5", "c.txt", "mark\n").await;
+    let mixed = h.call("s5", "grep_workspace_files", json!({"pattern": "mark"})).await.unwrap();
+    let got: Vec<(String, u64)> = mixed["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["path"].as_str().unwrap().rsplit('/').next().unwrap().to_owned(), m["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, [("a.txt".to_owned(), 2), ("b.txt".to_owned(), 6001), ("c.txt".to_owned(), 1)]);
+}
+
 async fn glob(env: TestEnv) {
     let h = Harness::new(env);
     for name in ["a.md", "x/b.md", "x/y/c.md", "x/d.txt"] {
@@ -467,6 +483,7 @@ async fn mcp_schemas_annotations_and_resources(env: TestEnv) {
 db_tests!(
     line_reads,
     grep,
+    grep_mixes_row_and_blob_files,
     glob,
     edit,
     append,

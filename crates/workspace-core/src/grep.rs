@@ -181,56 +181,44 @@ impl WorkspaceManager {
                 .partition(|f| f.size_bytes <= max_bytes && !is_binary_type(f));
             result.files_skipped += skipped.len() as u64;
             let room = options.max_matches;
-            // Each file is scanned on its own task, a few at a time (the CPU work runs on every
-            // core), and the results are taken in path order.
-            let mut scans = futures::stream::iter(searched)
-                .map(|info| {
+            // Units of work in path order: a blob file alone, or a run of files kept in their
+            // rows, fetched with one query. Each unit is scanned on its own task, a few at a time
+            // (the CPU work runs on every core), and the results are taken in path order.
+            let mut scans = futures::stream::iter(units(searched))
+                .map(|unit| {
                     let manager = self.clone();
                     let regex = regex.clone();
                     tokio::spawn(async move {
-                        // A file deleted or overwritten since the listing may have lost its
-                        // content: it is skipped, not an error of the whole search.
-                        let opened = match manager.open_info(info.clone()).await {
-                            Err(WorkspaceError::NotFound(_)) => return Ok((info, None)),
-                            other => other?,
-                        };
-                        let mut scan = FileScan::new(&regex, context, room + 1);
-                        if opened.info.size_bytes > 0 {
-                            let mut stream = match opened.read(None).await {
-                                Err(WorkspaceError::NotFound(_)) => return Ok((opened.info, None)),
-                                other => other?.stream,
-                            };
-                            while let Some(chunk) = stream.try_next().await? {
-                                if scan.push(&chunk) {
-                                    break;
-                                }
-                            }
+                        match unit {
+                            Unit::Rows(files) => manager.scan_rows(files, &regex, context, room + 1).await,
+                            Unit::Blob(info) => Ok(vec![manager.scan_blob(info, &regex, context, room + 1).await?]),
                         }
-                        Ok::<_, WorkspaceError>((opened.info, scan.finish()))
                     })
                 })
                 .buffered(CONCURRENT_FILES);
             while let Some(scanned) = scans.next().await {
-                let (info, outcome) =
+                let scanned =
                     scanned.map_err(|e| WorkspaceError::Unavailable(format!("a grep task stopped: {e}")))??;
-                let Some(found) = outcome else {
-                    result.files_skipped += 1;
-                    continue;
-                };
-                result.files_scanned += 1;
-                for m in found {
-                    if result.matches.len() >= options.max_matches {
-                        result.truncated = true;
-                        return Ok(result);
+                for (info, outcome) in scanned {
+                    let Some(found) = outcome else {
+                        result.files_skipped += 1;
+                        continue;
+                    };
+                    result.files_scanned += 1;
+                    for m in found {
+                        if result.matches.len() >= options.max_matches {
+                            result.truncated = true;
+                            return Ok(result);
+                        }
+                        result.matches.push(GrepMatch {
+                            path: info.path.clone(),
+                            file_id: info.id,
+                            line: m.line,
+                            text: m.text,
+                            before: m.before,
+                            after: m.after,
+                        });
                     }
-                    result.matches.push(GrepMatch {
-                        path: info.path.clone(),
-                        file_id: info.id,
-                        line: m.line,
-                        text: m.text,
-                        before: m.before,
-                        after: m.after,
-                    });
                 }
             }
             match page.next_cursor {
@@ -262,6 +250,90 @@ impl WorkspaceManager {
                 None => return Ok((found, false)),
             }
         }
+    }
+}
+
+/// Bytes of row-kept content one query fetches at most.
+const ROWS_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+/// Files one query fetches at most.
+const ROWS_BATCH_FILES: usize = 256;
+
+/// A unit of grep work.
+enum Unit {
+    /// Files whose content is kept in the database, fetched together.
+    Rows(Vec<FileInfo>),
+    /// A file whose content is a blob, streamed.
+    Blob(FileInfo),
+}
+
+/// Groups files, in order, into units: runs of row-kept files (bounded in bytes and count) and
+/// single blob files.
+fn units(files: Vec<FileInfo>) -> Vec<Unit> {
+    let mut units = Vec::new();
+    let mut rows: Vec<FileInfo> = Vec::new();
+    let mut bytes = 0;
+    for file in files {
+        if file.is_inline() {
+            if !rows.is_empty() && (bytes + file.size_bytes > ROWS_BATCH_BYTES || rows.len() >= ROWS_BATCH_FILES) {
+                units.push(Unit::Rows(std::mem::take(&mut rows)));
+                bytes = 0;
+            }
+            bytes += file.size_bytes;
+            rows.push(file);
+        } else {
+            if !rows.is_empty() {
+                units.push(Unit::Rows(std::mem::take(&mut rows)));
+                bytes = 0;
+            }
+            units.push(Unit::Blob(file));
+        }
+    }
+    if !rows.is_empty() {
+        units.push(Unit::Rows(rows));
+    }
+    units
+}
+
+type Scanned = (FileInfo, Option<Vec<Found>>);
+
+impl WorkspaceManager {
+    /// Scans files kept in their rows, fetched with one query. A file whose content went away
+    /// since the listing is skipped (`None`), as a binary one is.
+    async fn scan_rows(&self, files: Vec<FileInfo>, regex: &Regex, context: usize, max: usize) -> Result<Vec<Scanned>> {
+        let mut contents = self.inline_contents(&files).await?;
+        Ok(files
+            .into_iter()
+            .map(|info| {
+                let outcome = contents.remove(&info.content.id()).map(|bytes| {
+                    let mut scan = FileScan::new(regex, context, max);
+                    scan.push(&bytes);
+                    scan.finish()
+                });
+                (info, outcome.flatten())
+            })
+            .collect())
+    }
+
+    /// Streams a blob file through a scan. A file whose content went away since the listing is
+    /// skipped.
+    async fn scan_blob(&self, info: FileInfo, regex: &Regex, context: usize, max: usize) -> Result<Scanned> {
+        let opened = match self.open_info(info.clone()).await {
+            Err(WorkspaceError::NotFound(_)) => return Ok((info, None)),
+            other => other?,
+        };
+        let mut scan = FileScan::new(regex, context, max);
+        if opened.info.size_bytes > 0 {
+            let mut stream = match opened.read(None).await {
+                Err(WorkspaceError::NotFound(_)) => return Ok((opened.info, None)),
+                other => other?.stream,
+            };
+            while let Some(chunk) = stream.try_next().await? {
+                if scan.push(&chunk) {
+                    break;
+                }
+            }
+        }
+        Ok((opened.info, scan.finish()))
     }
 }
 
