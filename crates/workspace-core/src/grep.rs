@@ -191,7 +191,7 @@ impl WorkspaceManager {
                     tokio::spawn(async move {
                         match unit {
                             Unit::Rows(files) => manager.scan_rows(files, &regex, context, room + 1).await,
-                            Unit::Blob(info) => Ok(vec![manager.scan_blob(info, &regex, context, room + 1).await?]),
+                            Unit::Blob(info) => Ok(vec![manager.scan_blob(*info, &regex, context, room + 1).await?]),
                         }
                     })
                 })
@@ -263,7 +263,7 @@ enum Unit {
     /// Files whose content is kept in the database, fetched together.
     Rows(Vec<FileInfo>),
     /// A file whose content is a blob, streamed.
-    Blob(FileInfo),
+    Blob(Box<FileInfo>),
 }
 
 /// Groups files, in order, into units: runs of row-kept files (bounded in bytes and count) and
@@ -285,7 +285,7 @@ fn units(files: Vec<FileInfo>) -> Vec<Unit> {
                 units.push(Unit::Rows(std::mem::take(&mut rows)));
                 bytes = 0;
             }
-            units.push(Unit::Blob(file));
+            units.push(Unit::Blob(Box::new(file)));
         }
     }
     if !rows.is_empty() {
