@@ -118,7 +118,7 @@ async def exercise(session: ClientSession, folder: str) -> None:
 async def over_stdio(binary: str, data_dir: str) -> None:
     params = StdioServerParameters(
         command=binary, args=["mcp", "--user", "alice", "--session", "py"],
-        env={"WS_DATA_DIR": data_dir, "RUST_LOG": "warn", "PATH": os.environ.get("PATH", "")},
+        env={"WS_DATA_DIR": data_dir, "RUST_LOG": "error", "PATH": os.environ.get("PATH", "")},
     )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
