@@ -6,12 +6,13 @@
 #      backend's own tests and the redirect test use the emulator);
 #   2. the manager, HTTP and two-replica suites again with blobs in the GCS emulator;
 #   3. the web UI in headless Chromium against the real server;
+#   3b. the MCP server through the official MCP Python SDK, over stdio and streamable HTTP;
 #   4. API fuzzing from the OpenAPI spec (schemathesis) against the real server;
 #   5. the OpenAPI document validated (openapi-spec-validator, Redocly) and clients generated
 #      from it (orval, openapi-python-client) run against the real server;
 #   6. every cargo-fuzz target for a bounded time.
 # The workspace is compiled once (cargo-nextest runs every pass from that one build; plain
-# `cargo test` is the fallback where nextest is missing), and passes 3 to 5 use its server binary.
+# `cargo test` is the fallback where nextest is missing), and passes 3 to 5 (3b included) use its server binary.
 # Each step's duration is printed, and a table of them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,9 @@ export WORKSPACE_SERVER_BIN="$CARGO_TARGET_DIR/debug/workspace-server"
 step "test 3: web UI in Chromium (installs chromium and playwright-core if missing)"
 scripts/ui-deps.sh
 scripts/ui-test.sh
+
+step "test 3b: MCP through the official Python SDK (stdio and streamable HTTP)"
+scripts/mcp-sdk-test.sh
 
 step "test 4: API fuzzing (schemathesis)"
 scripts/api-fuzz.sh

@@ -10,15 +10,16 @@ use workspace_exec::{BlockRegistry, ExecEnv};
 use crate::error::ToolError;
 use crate::registry::{ToolContext, ToolRegistry};
 use crate::tools::{
-    CopyFileTool, DeleteFileTool, ListFilesTool, ListVersionsTool, MoveFileTool, ReadFileTool, RestoreFileTool,
-    RunBlockTool, UsageTool, WriteFileTool,
+    CopyFileTool, DeleteFileTool, EditFileTool, GlobFilesTool, GrepFilesTool, ListFilesTool, ListVersionsTool,
+    MoveFileTool, ReadFileTool, RestoreFileTool, RunBlockTool, UsageTool, WriteFileTool,
 };
 
 impl ToolRegistry {
     /// The workspace tools: SPEC §9's `list_workspace_files`, `read_workspace_file`,
     /// `write_workspace_file`, `delete_workspace_file` and `run_block` over `blocks`, and §15's
     /// history tools `list_workspace_versions`, `restore_workspace_file` and `workspace_usage`,
-    /// and its structure tools `move_workspace_file` and `copy_workspace_file`.
+    /// its structure tools `move_workspace_file` and `copy_workspace_file`, and its agent I/O tools
+    /// `grep_workspace_files`, `glob_workspace_files` and `edit_workspace_file`.
     pub fn workspace_tools(blocks: Arc<BlockRegistry>, limits: Limits) -> Result<Self, ToolError> {
         let mut registry = Self::new();
         registry.register(ListFilesTool)?;
@@ -31,6 +32,9 @@ impl ToolRegistry {
         registry.register(UsageTool)?;
         registry.register(MoveFileTool)?;
         registry.register(CopyFileTool)?;
+        registry.register(GrepFilesTool)?;
+        registry.register(GlobFilesTool)?;
+        registry.register(EditFileTool)?;
         Ok(registry)
     }
 }

@@ -4,6 +4,7 @@ pub mod copilot;
 pub mod error;
 pub mod mcp;
 pub mod registry;
+pub mod resources;
 pub mod text;
 pub mod tools;
 

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ResourcesCapability, ServerCapabilities,
+    ServerConfig, Tool as McpTool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -17,6 +19,10 @@ use workspace_core::{SessionId, UserId};
 
 use crate::copilot::Copilot;
 use crate::error::ToolError;
+use crate::resources::{self, ID_TEMPLATE, PATH_TEMPLATE, ResourceBody};
+
+/// Most resource links one tool result carries.
+const MAX_RESOURCE_LINKS: usize = 25;
 
 /// The session used when the client names none (stdio without `--session`, HTTP without
 /// `?session=`), so files of one conversation are listed again in the next.
@@ -25,10 +31,12 @@ pub const DEFAULT_SESSION: &str = "default";
 /// The query parameter of the HTTP endpoint that names the chat session (`/mcp?session=abc`).
 pub const SESSION_QUERY_PARAM: &str = "session";
 
-const INSTRUCTIONS: &str = "Tools over the user's persistent file workspace: list, read, write and delete \
-files, and run blocks whose media outputs are saved as workspace:// references. Files written in one \
-session stay readable in later ones (by id or absolute path). Reads never return more than 32 KiB of \
-file content; large files come back as metadata, a preview and a workspace:// reference.";
+const INSTRUCTIONS: &str = "Tools over the user's persistent file workspace: list, read (whole, by lines or \
+by characters), grep, glob, write, append, edit, move, copy and delete files, their versions and usage, and \
+run blocks whose media outputs are saved as workspace:// references. Files written in one session stay \
+readable in later ones (by id or absolute path). A call never returns more than 32 KiB of file content; \
+large files come back as metadata, a preview and a workspace:// reference, readable in slices. Files are \
+also resources: workspace://{file_id} and workspace:///{path}.";
 
 /// The authenticated caller of an HTTP request. The HTTP layer inserts it into the request's
 /// extensions after checking the bearer token; requests without it are refused.
@@ -75,8 +83,14 @@ impl McpServer {
                     Value::Object(map) => map,
                     _ => serde_json::Map::new(),
                 };
+                let output = match d.output_schema {
+                    Value::Object(map) => Some(Arc::new(map)),
+                    _ => None,
+                };
                 let annotations = annotations_for(&d.name);
-                McpTool::new(d.name, d.description, Arc::new(schema)).annotate(annotations)
+                let mut tool = McpTool::new(d.name, d.description, Arc::new(schema)).annotate(annotations);
+                tool.output_schema = output;
+                tool
             })
             .collect()
     }
@@ -128,14 +142,73 @@ fn percent_decode(input: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "not UTF-8".to_owned())
 }
 
-fn annotations_for(name: &str) -> ToolAnnotations {
+/// SPEC §15: read-only on list, read, grep, glob, versions and usage; destructive on write, edit,
+/// move, delete and restore (each replaces or removes what a path held).
+pub fn annotations_for(name: &str) -> ToolAnnotations {
     let annotations = ToolAnnotations::new();
     match name {
-        "list_workspace_files" | "read_workspace_file" => annotations.read_only(true).open_world(false),
-        "delete_workspace_file" => annotations.read_only(false).destructive(true).idempotent(false).open_world(false),
-        "write_workspace_file" => annotations.read_only(false).destructive(true).open_world(false),
-        _ => annotations.read_only(false).destructive(false),
+        "list_workspace_files"
+        | "read_workspace_file"
+        | "grep_workspace_files"
+        | "glob_workspace_files"
+        | "list_workspace_versions"
+        | "workspace_usage" => annotations.read_only(true).idempotent(true).open_world(false),
+        "write_workspace_file"
+        | "edit_workspace_file"
+        | "move_workspace_file"
+        | "delete_workspace_file"
+        | "restore_workspace_file" => {
+            annotations.read_only(false).destructive(true).idempotent(false).open_world(false)
+        }
+        "copy_workspace_file" => annotations.read_only(false).destructive(false).idempotent(false).open_world(false),
+        // run_block: blocks may fetch from the internet and store files.
+        _ => annotations.read_only(false).destructive(false).open_world(true),
     }
+}
+
+/// Resource links to the files a result names: objects with a `workspace://` `uri`, and matches
+/// with a `file_id` and `path` (grep), each file once, at most [`MAX_RESOURCE_LINKS`].
+fn resource_links(value: &Value) -> Vec<ContentBlock> {
+    fn walk(value: &Value, seen: &mut Vec<String>, out: &mut Vec<ContentBlock>) {
+        if out.len() >= MAX_RESOURCE_LINKS {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                let name = map.get("path").and_then(Value::as_str);
+                let uri = match (map.get("uri").and_then(Value::as_str), map.get("file_id").and_then(Value::as_str)) {
+                    (Some(uri), _) if uri.starts_with(workspace_core::uri::SCHEME_PREFIX) => Some(uri.to_owned()),
+                    (_, Some(id)) if name.is_some() => Some(format!("workspace://{id}")),
+                    _ => None,
+                };
+                if let Some(uri) = uri {
+                    let key = uri.split('#').next().unwrap_or(&uri).to_owned();
+                    if !seen.contains(&key) {
+                        seen.push(key);
+                        let name = name.unwrap_or(&uri).to_owned();
+                        let mut resource = Resource::new(uri, name);
+                        if let Some(mime) = map.get("mime_type").and_then(Value::as_str) {
+                            resource = resource.with_mime_type(mime);
+                        }
+                        if let Some(size) = map.get("size_bytes").and_then(Value::as_u64) {
+                            resource = resource.with_size(size);
+                        }
+                        out.push(ContentBlock::resource_link(resource));
+                    }
+                }
+                for (key, child) in map {
+                    if key != "uri" {
+                        walk(child, seen, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| walk(item, seen, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, &mut Vec::new(), &mut out);
+    out
 }
 
 /// A tool result in MCP form: the JSON as text (what every client shows the model) plus the same
@@ -150,8 +223,10 @@ fn to_mcp_result(result: Result<Value, ToolError>) -> CallToolResult {
                 (Some(data), Some(mime)) if mime.starts_with("image/") => Some(ContentBlock::image(data, mime)),
                 _ => None,
             };
+            let links = resource_links(&value);
             let mut result = CallToolResult::structured(value);
             result.content.extend(image);
+            result.content.extend(links);
             result
         }
         Err(err) => CallToolResult::structured_error(err.to_json()),
@@ -160,8 +235,13 @@ fn to_mcp_result(result: Result<Value, ToolError>) -> CallToolResult {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        let mut info =
-            ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(INSTRUCTIONS);
+        let mut capabilities = ServerCapabilities::builder().enable_tools().enable_resources().build();
+        // Subscriptions wait for the change feed (SPEC §16): declared off until it exists.
+        let mut resources = ResourcesCapability::default();
+        resources.subscribe = Some(false);
+        resources.list_changed = Some(false);
+        capabilities.resources = Some(resources);
+        let mut info = ServerConfig::new(capabilities).with_instructions(INSTRUCTIONS);
         info.server_info =
             Implementation::new("workspace-copilot", env!("CARGO_PKG_VERSION")).with_title("Agent workspace");
         info
@@ -190,6 +270,72 @@ impl ServerHandler for McpServer {
             tracing::debug!(tool = %request.name, code = err.code, "tool call failed");
         }
         Ok(to_mcp_result(result).into())
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (user, session) = self.caller(&context)?;
+        let ctx = self.copilot.context(&user, &session).await.map_err(resource_error)?;
+        let cursor = request.and_then(|r| r.cursor);
+        let (entries, next) = resources::list(ctx.manager(), cursor).await.map_err(resource_error)?;
+        let listed = entries
+            .into_iter()
+            .map(|e| Resource::new(e.uri, e.name).with_mime_type(e.mime_type).with_size(e.size))
+            .collect();
+        let mut result = ListResourcesResult::with_all_items(listed);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(ID_TEMPLATE, "workspace-file").with_description(
+                "A file of the workspace by id (a version id names that version). Text up to 32 KiB and images up \
+                 to 32 KiB are returned; read larger files with the read_workspace_file tool.",
+            ),
+            ResourceTemplate::new(PATH_TEMPLATE, "workspace-path").with_description(
+                "The current file at an absolute workspace path, e.g. workspace:///sessions/abc/notes.md.",
+            ),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let (user, session) = self.caller(&context)?;
+        let ctx = self.copilot.context(&user, &session).await.map_err(resource_error)?;
+        let (_, body) = resources::read(ctx.manager(), &request.uri).await.map_err(resource_error)?;
+        let contents = match body {
+            ResourceBody::Text { text, mime_type } => {
+                ResourceContents::text(text, &request.uri).with_mime_type(mime_type)
+            }
+            ResourceBody::Blob { blob, mime_type } => {
+                ResourceContents::blob(blob, &request.uri).with_mime_type(mime_type)
+            }
+        };
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+}
+
+/// A resource failure as a JSON-RPC error: unknown files are "resource not found", the rest
+/// invalid params with the tool error's code and message (which name the tool to use instead).
+fn resource_error(err: ToolError) -> ErrorData {
+    let data = Some(err.to_json());
+    match err.code {
+        "not_found" => ErrorData::resource_not_found(err.message, data),
+        "storage_error" | "database_error" | "unavailable" | "internal_error" => {
+            ErrorData::internal_error(err.message, data)
+        }
+        _ => ErrorData::invalid_params(err.message, data),
     }
 }
 

@@ -12,6 +12,7 @@ use workspace_core::{SessionId, WorkspaceManager};
 use workspace_exec::ExecEnv;
 
 use crate::error::ToolError;
+use crate::text::MAX_RESULT_CHARS;
 
 /// The JSON Schema dialect of every tool's parameters.
 pub const SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -37,6 +38,9 @@ pub trait Tool: Send + Sync + fmt::Debug {
     fn empty_string_values(&self) -> &'static [&'static str] {
         &[]
     }
+    /// JSON Schema of a successful result (an object); a failure is [`ToolError`]'s shape. MCP
+    /// clients get it as `outputSchema` and validate `structuredContent` against it.
+    fn output_schema(&self) -> Value;
     /// Runs the tool. The registry has already normalized `args` ([`normalize_args`]) and
     /// validated them against [`parameters`](Self::parameters).
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError>;
@@ -83,12 +87,30 @@ pub struct ToolDefinition {
     pub description: String,
     /// JSON Schema (draft 2020-12) of the arguments.
     pub parameters: Value,
+    /// JSON Schema of the result: the tool's success schema or the error shape
+    /// (`{"error", "message", "current_checksum"?}`).
+    pub output_schema: Value,
+}
+
+/// The shape of every failed tool result ([`ToolError::to_json`]).
+pub fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "current_checksum": {"type": "string"}
+        },
+        "required": ["error", "message"]
+    })
 }
 
 struct Entry {
     tool: Arc<dyn Tool>,
     schema: Value,
     validator: jsonschema::Validator,
+    output_schema: Value,
+    output_validator: jsonschema::Validator,
 }
 
 /// The tools, in registration order, each with its compiled schema.
@@ -134,7 +156,14 @@ impl ToolRegistry {
                 )));
             }
         }
-        self.entries.push(Entry { tool: Arc::new(tool), schema, validator });
+        let success = tool.output_schema();
+        if success.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(ToolError::invalid_input(format!("the output schema of `{name}` must be an object schema")));
+        }
+        let output_schema = json!({"$schema": SCHEMA_DIALECT, "type": "object", "anyOf": [success, error_schema()]});
+        let output_validator = compile_schema(&output_schema)
+            .map_err(|e| ToolError::invalid_input(format!("tool `{name}` output: {e}")))?;
+        self.entries.push(Entry { tool: Arc::new(tool), schema, validator, output_schema, output_validator });
         Ok(())
     }
 
@@ -151,6 +180,7 @@ impl ToolRegistry {
                 name: e.tool.name().to_owned(),
                 description: e.tool.description().to_owned(),
                 parameters: e.schema.clone(),
+                output_schema: e.output_schema.clone(),
             })
             .collect()
     }
@@ -194,10 +224,30 @@ impl ToolRegistry {
     }
 
     /// Normalizes, validates and runs a tool. Every failure is a [`ToolError`]; nothing panics.
+    /// A result over [`MAX_RESULT_CHARS`] (a tool's own budget failed) is replaced by an error
+    /// rather than flooding the model's context.
     pub async fn call(&self, name: &str, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args = self.prepare(name, args)?;
         let entry = self.entry(name)?;
-        entry.tool.call(args, ctx).await
+        let result = entry.tool.call(args, ctx).await?;
+        let chars = result.to_string().chars().count();
+        if chars > MAX_RESULT_CHARS {
+            tracing::warn!(tool = name, chars, "tool result over the context budget");
+            return Err(ToolError::new(
+                "result_too_large",
+                format!(
+                    "the result would be {chars} characters, over the {MAX_RESULT_CHARS}-character limit; ask for \
+                     less (a smaller limit, a narrower path_prefix, a line range)"
+                ),
+            ));
+        }
+        Ok(result)
+    }
+
+    /// Checks a tool's result (or error JSON) against its output schema.
+    pub fn check_output(&self, name: &str, result: &Value) -> Result<(), ToolError> {
+        let entry = self.entry(name)?;
+        check(&entry.output_validator, result, &format!("results of `{name}`"))
     }
 
     /// [`call`](Self::call) with the error folded into the JSON the model sees.

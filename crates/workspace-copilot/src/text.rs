@@ -3,6 +3,8 @@
 
 /// Most bytes of file content one tool result carries (32 KiB).
 pub const MAX_INLINE_BYTES: usize = 32 * 1024;
+/// Most characters of one whole tool result, content and metadata together (SPEC §15).
+pub const MAX_RESULT_CHARS: usize = 40_000;
 /// Characters in the preview of a text file too large to inline.
 pub const PREVIEW_CHARS: usize = 500;
 /// Bytes looked at to decide whether content of an unknown type is text.

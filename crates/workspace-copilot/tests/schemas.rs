@@ -13,7 +13,7 @@ async fn harness() -> Harness {
     Harness::new(TestEnv::new(DbKind::Sqlite).await.unwrap())
 }
 
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 13] = [
     "list_workspace_files",
     "read_workspace_file",
     "write_workspace_file",
@@ -24,6 +24,9 @@ const TOOLS: [&str; 10] = [
     "workspace_usage",
     "move_workspace_file",
     "copy_workspace_file",
+    "grep_workspace_files",
+    "glob_workspace_files",
+    "edit_workspace_file",
 ];
 
 #[tokio::test]
@@ -226,6 +229,18 @@ async fn valid_arguments(h: &Harness, tool: &str, avoid: &str, n: usize) -> Valu
             vec![
                 json!({"path": format!("/cp{n}.txt"), "new_path": format!("/copied{n}.txt")}),
                 json!({"file_id": id.to_string(), "new_path": format!("/copied{n}.txt")}),
+            ]
+        }
+        "grep_workspace_files" => {
+            file("/g.txt".into()).await;
+            vec![json!({"pattern": "seed", "path_prefix": "/"}), json!({"pattern": "seed"})]
+        }
+        "glob_workspace_files" => vec![json!({"pattern": "*.txt", "path_prefix": "/"}), json!({"pattern": "*.txt"})],
+        "edit_workspace_file" => {
+            let id = file(format!("/e{n}.txt")).await;
+            vec![
+                json!({"path": format!("/e{n}.txt"), "old_text": "seed", "new_text": "grown"}),
+                json!({"file_id": id.to_string(), "old_text": "seed", "new_text": "grown"}),
             ]
         }
         // Without `input` the block lacks its required `text`: both calls must fail alike.

@@ -2,12 +2,15 @@
 
 mod content;
 pub mod db;
+pub mod edit;
 pub mod entity;
 pub mod error;
 pub mod events;
 pub mod gc;
+pub mod grep;
 mod history;
 pub mod ids;
+pub mod lines;
 mod listing;
 pub mod manager;
 pub mod memory;
@@ -23,9 +26,12 @@ pub mod uri;
 pub mod workspaces;
 
 pub use db::Db;
+pub use edit::{Edit, EditOutcome};
 pub use error::{Result, StorageError, WorkspaceError};
 pub use events::{Event, EventKind};
+pub use grep::{GrepMatch, GrepOptions, GrepResult, PathGlob};
 pub use ids::{ContentId, FileId, SessionId, UserId, WorkspaceId};
+pub use lines::{LineCursor, LineRange, LineRead, NumberedLine};
 pub use manager::{Opened, StageCap, Staged, WorkspaceManager};
 pub use memory::InMemoryStorage;
 pub use model::{

@@ -242,6 +242,48 @@ impl WorkspaceManager {
         Ok(Opened { info, inline, storage: self.storage().clone() })
     }
 
+    /// The content of row-kept files already looked up (from a listing), by content id, in one
+    /// query. Content no longer there is missing from the map.
+    pub(crate) async fn inline_contents(
+        &self,
+        files: &[FileInfo],
+    ) -> Result<std::collections::HashMap<crate::ids::ContentId, Bytes>> {
+        let ids: Vec<uuid::Uuid> = files.iter().map(|f| f.content.id().as_uuid()).collect();
+        let rows: Vec<(uuid::Uuid, Option<Vec<u8>>)> = workspace_content::Entity::find()
+            .select_only()
+            .column(workspace_content::Column::Id)
+            .column(workspace_content::Column::InlineData)
+            .filter(workspace_content::Column::WorkspaceId.eq(self.workspace_id.as_uuid()))
+            .filter(workspace_content::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(self.workspaces.db().conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, data)| data.map(|d| (crate::ids::ContentId::from_uuid(id), Bytes::from(d))))
+            .collect())
+    }
+
+    /// Readies the bytes of a file already looked up (from a listing): a blob needs no query,
+    /// content kept in the database one.
+    pub(crate) async fn open_info(&self, info: FileInfo) -> Result<Opened> {
+        let inline = match info.content {
+            ContentLocation::Blob(_) => None,
+            ContentLocation::Inline(content) => {
+                let data: Option<Option<Vec<u8>>> = workspace_content::Entity::find_by_id(content.as_uuid())
+                    .select_only()
+                    .column(workspace_content::Column::InlineData)
+                    .into_tuple()
+                    .one(self.workspaces.db().conn())
+                    .await?;
+                Some(Bytes::from(
+                    data.flatten().ok_or_else(|| WorkspaceError::NotFound(format!("content of file {}", info.id)))?,
+                ))
+            }
+        };
+        Ok(Opened { info, inline, storage: self.storage().clone() })
+    }
+
     /// Reads a whole file into memory (meant for small files; stream large ones from [`open`]).
     ///
     /// [`open`]: Self::open

@@ -83,11 +83,19 @@ pub struct Settings {
     /// Files up to this size are kept in the database row instead of a blob
     /// (`WS_INLINE_MAX_BYTES`, default 64 KiB; 0 disables).
     pub inline_max_bytes: u64,
+    /// Grep skips (and counts) files larger than this (`WS_GREP_MAX_FILE_BYTES`, default 10 MiB),
+    /// so one search reads a bounded amount per file (SPEC §15).
+    pub grep_max_file_bytes: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { limits: Limits::default(), history: HistoryPolicy::default(), inline_max_bytes: 64 * KIB }
+        Self {
+            limits: Limits::default(),
+            history: HistoryPolicy::default(),
+            inline_max_bytes: 64 * KIB,
+            grep_max_file_bytes: 10 * MIB,
+        }
     }
 }
 
@@ -206,6 +214,12 @@ impl Checksum {
     /// The hex digits.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The checksum of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(hex::encode(sha2::Sha256::digest(bytes)))
     }
 
     pub(crate) fn from_trusted(hex: String) -> Self {

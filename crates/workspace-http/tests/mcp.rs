@@ -145,13 +145,19 @@ async fn mcp_session_over_streamable_http(env: TestEnv) {
             "restore_workspace_file",
             "workspace_usage",
             "move_workspace_file",
-            "copy_workspace_file"
+            "copy_workspace_file",
+            "grep_workspace_files",
+            "glob_workspace_files",
+            "edit_workspace_file"
         ]
     );
     for tool in list["result"]["tools"].as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object");
+        assert_eq!(tool["outputSchema"]["type"], "object", "{}", tool["name"]);
+        assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{}", tool["name"]);
         assert!(tool["description"].as_str().unwrap().len() > 50);
     }
+    assert_eq!(init["result"]["capabilities"]["resources"]["subscribe"], false);
 
     let written = mcp
         .call_tool(
@@ -170,6 +176,24 @@ async fn mcp_session_over_streamable_http(env: TestEnv) {
 
     let read = mcp.call_tool("alice", path, 4, "read_workspace_file", json!({"path": "hello.txt"})).await;
     assert_eq!(read["structuredContent"]["content"], "hi over http");
+    let link =
+        read["content"].as_array().unwrap().iter().find(|c| c["type"] == "resource_link").expect("a resource link");
+    assert_eq!(link["uri"], written["structuredContent"]["uri"]);
+
+    // The same file as a resource: listed in the session's folder, read by id and by path.
+    let resources = mcp.rpc("alice", path, 40, "resources/list", json!({})).await;
+    let listed = resources["result"]["resources"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{resources}");
+    assert_eq!(listed[0]["uri"], format!("workspace://{id}"));
+    let by_id = mcp.rpc("alice", path, 41, "resources/read", json!({"uri": format!("workspace://{id}")})).await;
+    assert_eq!(by_id["result"]["contents"][0]["text"], "hi over http", "{by_id}");
+    let by_path =
+        mcp.rpc("alice", path, 42, "resources/read", json!({"uri": "workspace:///sessions/web-1/hello.txt"})).await;
+    assert_eq!(by_path["result"]["contents"][0]["text"], "hi over http", "{by_path}");
+    let templates = mcp.rpc("alice", path, 43, "resources/templates/list", json!({})).await;
+    assert_eq!(templates["result"]["resourceTemplates"].as_array().unwrap().len(), 2, "{templates}");
+    let theirs = mcp.rpc("bob", path, 44, "resources/read", json!({"uri": format!("workspace://{id}")})).await;
+    assert!(theirs["error"].is_object(), "bob cannot read alice's resource: {theirs}");
 
     // The REST API sees the same file for the same user.
     let info: Value = mcp

@@ -169,6 +169,10 @@ impl ServerConfig {
                 .map(|v| parse_size("WS_INLINE_MAX_BYTES", &v))
                 .transpose()?
                 .unwrap_or(Settings::default().inline_max_bytes),
+            grep_max_file_bytes: var(&["WS_GREP_MAX_FILE_BYTES"])
+                .map(|v| parse_size("WS_GREP_MAX_FILE_BYTES", &v))
+                .transpose()?
+                .unwrap_or(Settings::default().grep_max_file_bytes),
         };
         settings.validate().map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_start_matches("invalid input: ")))?;
         let max_link_ttl = Duration::from_secs(
@@ -379,10 +383,13 @@ mod tests {
             ("WS_MAX_VERSIONS", "3"),
             ("WS_INLINE_MAX_BYTES", "0"),
             ("WS_STORAGE_TIMEOUT_SECS", "5"),
+            ("WS_GREP_MAX_FILE_BYTES", "1MiB"),
         ])
         .unwrap();
         assert_eq!(cfg.settings.history, HistoryPolicy { days: 7, max_versions: 3 });
         assert_eq!(cfg.settings.inline_max_bytes, 0);
+        assert_eq!(cfg.settings.grep_max_file_bytes, 1024 * 1024);
+        assert_eq!(config(&[secret]).unwrap().settings.grep_max_file_bytes, 10 * 1024 * 1024, "default 10 MiB");
         assert_eq!(cfg.storage_timeout, Duration::from_secs(5));
         for (name, value) in [
             ("WS_HISTORY_DAYS", "-1"),

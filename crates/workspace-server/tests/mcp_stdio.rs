@@ -146,13 +146,18 @@ fn stdio_transcript_initialize_list_write_read() {
             "restore_workspace_file",
             "workspace_usage",
             "move_workspace_file",
-            "copy_workspace_file"
+            "copy_workspace_file",
+            "grep_workspace_files",
+            "glob_workspace_files",
+            "edit_workspace_file"
         ]
     );
     for tool in tools {
         assert_eq!(tool["inputSchema"]["$schema"], "https://json-schema.org/draft/2020-12/schema");
         assert_eq!(tool["inputSchema"]["type"], "object");
+        assert_eq!(tool["outputSchema"]["type"], "object");
     }
+    assert_eq!(result["capabilities"]["resources"]["subscribe"], false, "{init}");
     let run_block = tools.iter().find(|t| t["name"] == "run_block").unwrap();
     assert!(run_block["description"].as_str().unwrap().contains("qr_code"), "the server registers the example blocks");
 
@@ -168,6 +173,10 @@ fn stdio_transcript_initialize_list_write_read() {
     let read = structured(&mcp.call_tool(4, "read_workspace_file", json!({"path": "notes.txt"})));
     assert_eq!(read["content"], "remember the milk");
     assert_eq!(read["file"]["id"], id.as_str());
+    let resources = mcp.request(40, "resources/list", json!({}));
+    assert_eq!(resources["result"]["resources"][0]["uri"], format!("workspace://{id}"), "{resources}");
+    let contents = mcp.request(41, "resources/read", json!({"uri": "workspace:///sessions/s1/notes.txt"}));
+    assert_eq!(contents["result"]["contents"][0]["text"], "remember the milk", "{contents}");
 
     let qr = structured(&mcp.call_tool(5, "run_block", json!({"block_id": "qr_code", "input": {"text": "hello"}})));
     let image = qr["output"]["image"].as_str().unwrap();

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{file_json, file_selector_properties, if_match, if_match_property, parse_args, resolve_ref};
+use super::{file_json, file_schema, file_selector_properties, if_match, if_match_property, parse_args, resolve_ref};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -40,6 +40,14 @@ impl Tool for DeleteFileTool {
             "type": "object",
             "properties": properties,
             "additionalProperties": false
+        })
+    }
+
+    fn output_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"deleted": {"type": "boolean"}, "file": file_schema()},
+            "required": ["deleted", "file"]
         })
     }
 

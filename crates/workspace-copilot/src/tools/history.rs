@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workspace_core::{ListOptions, RestoreOptions, SortKey, SortOrder};
 
-use super::{file_json, file_selector_properties, parse_args, resolve_ref};
+use super::{file_json, file_result_schema, file_selector_properties, parse_args, resolve_ref};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -44,6 +44,30 @@ impl Tool for ListVersionsTool {
             "type": "object",
             "properties": file_selector_properties(),
             "additionalProperties": false
+        })
+    }
+
+    fn output_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "versions": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "version": {"type": "integer", "minimum": 1},
+                        "size_bytes": {"type": "integer", "minimum": 0},
+                        "checksum": {"type": "string"},
+                        "mime_type": {"type": "string"},
+                        "created_at": {"type": "string"},
+                        "source": {"type": "string"},
+                        "is_current": {"type": "boolean"}
+                    },
+                    "required": ["id", "version", "size_bytes", "checksum", "is_current"]
+                }}
+            },
+            "required": ["count", "versions"]
         })
     }
 
@@ -110,6 +134,10 @@ impl Tool for RestoreFileTool {
         })
     }
 
+    fn output_schema(&self) -> Value {
+        file_result_schema()
+    }
+
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: RestoreArgs = parse_args(args)?;
         let id = match resolve_ref(ctx, Some(&args.file_id), None)? {
@@ -155,6 +183,29 @@ impl Tool for UsageTool {
             "type": "object",
             "properties": {},
             "additionalProperties": false
+        })
+    }
+
+    fn output_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "used_bytes": {"type": "integer", "minimum": 0},
+                "live_bytes": {"type": "integer", "minimum": 0},
+                "history_bytes": {"type": "integer", "minimum": 0},
+                "limit_bytes": {"type": "integer", "minimum": 0},
+                "file_count": {"type": "integer", "minimum": 0},
+                "largest": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string"},
+                        "file_id": {"type": "string"},
+                        "size_bytes": {"type": "integer", "minimum": 0}
+                    },
+                    "required": ["path", "file_id", "size_bytes"]
+                }}
+            },
+            "required": ["used_bytes", "live_bytes", "history_bytes", "limit_bytes", "file_count", "largest"]
         })
     }
 

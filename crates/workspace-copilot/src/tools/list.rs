@@ -5,9 +5,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workspace_core::ListOptions;
 
-use super::{file_json, parse_args};
+use super::{file_json, file_schema, parse_args};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
+
+/// Characters of file metadata one listing returns at most (within the 40 000 of a result).
+const FILES_BUDGET_CHARS: usize = 36_000;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -60,25 +63,58 @@ impl Tool for ListFilesTool {
         })
     }
 
+    fn output_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "files": {"type": "array", "items": file_schema()},
+                "count": {"type": "integer", "minimum": 0},
+                "next_cursor": {"type": ["string", "null"]},
+                "scope": {"type": "string"},
+                "message": {"type": "string"}
+            },
+            "required": ["files", "count", "next_cursor"]
+        })
+    }
+
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let manager = ctx.manager();
         let prefix =
             args.path_prefix.as_deref().map(|p| manager.resolve_prefix(p, args.include_all_sessions)).transpose()?;
-        let page = manager
-            .list(ListOptions {
-                prefix,
-                include_all_sessions: args.include_all_sessions,
-                limit,
-                cursor: args.cursor,
-                ..ListOptions::default()
+        let options = ListOptions {
+            prefix,
+            include_all_sessions: args.include_all_sessions,
+            limit,
+            cursor: args.cursor,
+            ..ListOptions::default()
+        };
+        let mut page = manager.list(options.clone()).await?;
+        // Keep the result under the context budget: when the page's metadata would pass it, ask
+        // again for as many files as fit, so `next_cursor` continues right after the last one shown.
+        let mut used = 0;
+        let fit = page
+            .files
+            .iter()
+            .take_while(|f| {
+                used += file_json(f).to_string().len() + 1;
+                used <= FILES_BUDGET_CHARS
             })
-            .await?;
+            .count();
+        let shortened = fit < page.files.len();
+        if shortened {
+            page = manager.list(ListOptions { limit: fit.max(1) as u64, ..options }).await?;
+        }
         Ok(json!({
             "files": page.files.iter().map(file_json).collect::<Vec<_>>(),
             "count": page.files.len(),
             "next_cursor": page.next_cursor,
+            "message": if shortened {
+                format!("{} files shown (fewer than the limit, to keep the result small); continue with cursor=next_cursor", page.files.len())
+            } else {
+                format!("{} files", page.files.len())
+            },
             "scope": if args.include_all_sessions { "workspace".to_owned() } else { format!("session {}", ctx.session()) },
         }))
     }

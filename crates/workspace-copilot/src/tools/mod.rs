@@ -2,10 +2,12 @@
 //! (`file_id` or `path`) and how its metadata is shown to the model.
 
 mod delete;
+mod edit;
 mod history;
 mod list;
-mod read;
+pub(crate) mod read;
 mod run_block;
+mod search;
 mod structure;
 mod write;
 
@@ -15,10 +17,12 @@ use serde_json::{Value, json};
 use workspace_core::{FileId, FileInfo, FileRef, WorkspaceUri};
 
 pub use delete::DeleteFileTool;
+pub use edit::EditFileTool;
 pub use history::{ListVersionsTool, RestoreFileTool, UsageTool};
 pub use list::ListFilesTool;
 pub use read::ReadFileTool;
 pub use run_block::RunBlockTool;
+pub use search::{GlobFilesTool, GrepFilesTool};
 pub use structure::{CopyFileTool, MoveFileTool};
 pub use write::WriteFileTool;
 
@@ -33,11 +37,44 @@ pub fn file_json(info: &FileInfo) -> Value {
         "path": info.path,
         "mime_type": info.mime_type.to_string(),
         "size_bytes": info.size_bytes,
+        "checksum": info.checksum.to_string(),
+        "version": info.version,
         "uri": info.uri().to_string(),
         "source": info.source,
         "session_id": info.source_session_id,
         "created_at": info.created_at,
         "updated_at": info.updated_at,
+    })
+}
+
+/// The output schema of [`file_json`].
+pub fn file_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "path": {"type": "string"},
+            "mime_type": {"type": "string"},
+            "size_bytes": {"type": "integer", "minimum": 0},
+            "checksum": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "version": {"type": "integer", "minimum": 1},
+            "uri": {"type": "string", "pattern": "^workspace://"},
+            "source": {"type": "string"},
+            "session_id": {"type": ["string", "null"]},
+            "created_at": {"type": "string"},
+            "updated_at": {"type": "string"}
+        },
+        "required": ["id", "name", "path", "mime_type", "size_bytes", "checksum", "version", "uri"]
+    })
+}
+
+/// The output schema of a result naming one file: `{file, uri, message}`.
+fn file_result_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"file": file_schema(), "uri": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["file", "uri"]
     })
 }
 

@@ -110,6 +110,20 @@ impl Tool for RunBlockTool {
         })
     }
 
+    fn output_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "block_id": {"type": "string"},
+                "graph_exec_id": {"type": "string"},
+                "node_id": {"type": "string"},
+                "node_exec_id": {"type": "string"},
+                "output": {"description": "The block's output; media it produced are workspace:// references."}
+            },
+            "required": ["block_id", "graph_exec_id", "node_id", "node_exec_id", "output"]
+        })
+    }
+
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
         let block = self.blocks.get(&args.block_id).ok_or_else(|| {

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workspace_core::PlaceOptions;
 
-use super::{file_json, file_selector_properties, if_match, if_match_property, parse_args, resolve_ref};
+use super::{
+    file_json, file_result_schema, file_selector_properties, if_match, if_match_property, parse_args, resolve_ref,
+};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -63,6 +65,10 @@ impl Tool for MoveFileTool {
         parameters(true)
     }
 
+    fn output_schema(&self) -> Value {
+        file_result_schema()
+    }
+
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: Args = parse_args(args)?;
         let target = resolve_ref(ctx, args.file_id.as_deref(), args.path.as_deref())?;
@@ -96,6 +102,10 @@ impl Tool for CopyFileTool {
 
     fn parameters(&self) -> Value {
         parameters(false)
+    }
+
+    fn output_schema(&self) -> Value {
+        file_result_schema()
     }
 
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workspace_core::{FileSource, Limits, NewFile};
 
-use super::{file_json, if_match, if_match_property, parse_args};
+use super::{file_json, file_result_schema, if_match, if_match_property, parse_args};
 use crate::error::ToolError;
 use crate::registry::{SCHEMA_DIALECT, Tool, ToolContext};
 
@@ -28,7 +28,8 @@ impl WriteFileTool {
              (an empty string for any other optional parameter counts as not given). The file goes to this session's folder unless `path` says otherwise \
              (relative = inside this session, absolute = anywhere in the workspace; a path ending in `/` \
              is a folder that receives `filename`). An existing file at the path is an error \
-             (`conflict`) unless overwrite=true. Limits: {} per file, {} per user in total. Returns the \
+             (`conflict`) unless overwrite=true; append=true adds the content to the end of the file \
+             instead (creating it if it does not exist; each append is a new version). Limits: {} per file, {} per user in total. Returns the \
              file's metadata with its workspace:// uri, which blocks and the chat can reference.",
             human_bytes(limits.max_file_size),
             human_bytes(limits.quota_bytes)
@@ -46,6 +47,8 @@ struct Args {
     mime_type: Option<String>,
     #[serde(default)]
     overwrite: bool,
+    #[serde(default)]
+    append: bool,
     if_match: Option<String>,
 }
 
@@ -80,11 +83,17 @@ impl Tool for WriteFileTool {
                     "description": "MIME type, e.g. text/markdown. Default: from the file extension."},
                 "overwrite": {"type": "boolean", "default": false,
                     "description": "Replace an existing file at the same path (the old content is kept as a version)."},
+                "append": {"type": "boolean", "default": false,
+                    "description": "Add the content to the end of the existing file (or create it): no overwrite needed."},
                 "if_match": if_match_property()
             },
             "required": ["filename"],
             "additionalProperties": false
         })
+    }
+
+    fn output_schema(&self) -> Value {
+        file_result_schema()
     }
 
     async fn call(&self, args: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
@@ -111,6 +120,24 @@ impl Tool for WriteFileTool {
             Some(path) => path.to_owned(),
         };
         let path = manager.resolve_path(&target)?;
+        if args.append {
+            let filename = args.filename.clone();
+            let mime = args.mime_type.clone();
+            let info = manager
+                .append(path, bytes.into_bytes().into(), if_match(args.if_match.as_deref())?, move |p| {
+                    let new = NewFile::new(p).with_name(filename.clone()).with_source(FileSource::Copilot);
+                    match &mime {
+                        Some(m) => new.with_mime_type(m.clone()),
+                        None => new,
+                    }
+                })
+                .await?;
+            return Ok(json!({
+                "file": file_json(&info),
+                "uri": info.uri().to_string(),
+                "message": format!("appended; {} is now {} bytes (version {})", info.path, info.size_bytes, info.version),
+            }));
+        }
         let mut new = NewFile::new(path)
             .with_name(args.filename.clone())
             .with_overwrite(args.overwrite)

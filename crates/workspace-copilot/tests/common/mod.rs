@@ -19,10 +19,14 @@ impl Harness {
     }
 
     pub fn with_limits(env: TestEnv, limits: workspace_core::Limits) -> Self {
+        Self::with_settings(env, workspace_core::Settings { limits, ..Default::default() })
+    }
+
+    pub fn with_settings(env: TestEnv, settings: workspace_core::Settings) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let exec = ExecEnv::new(ExecConfig::new(tmp.path()));
         let blocks = workspace_examples::registry(None).unwrap();
-        let workspaces = env.workspaces_with(workspace_core::Settings { limits, ..Default::default() });
+        let workspaces = env.workspaces_with(settings);
         let copilot = Copilot::new(workspaces, blocks, exec).unwrap();
         Self { copilot, env, tmp }
     }
