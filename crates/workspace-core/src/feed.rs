@@ -418,19 +418,19 @@ async fn read_raw(db: &Db, workspace: WorkspaceId, after: u64, limit: u64) -> Re
 /// that moved (commits of another process, or a lost notification).
 async fn check_counters(hub: &Hub) -> Result<()> {
     let ids: Vec<uuid::Uuid> = hub.lock().channels.keys().map(|w| w.as_uuid()).collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let seqs: Vec<(uuid::Uuid, i64)> = user_workspace::Entity::find()
-        .select_only()
-        .column(user_workspace::Column::Id)
-        .column(user_workspace::Column::EventSeq)
-        .filter(user_workspace::Column::Id.is_in(ids))
-        .into_tuple()
-        .all(hub.db.conn())
-        .await?;
-    for (id, seq) in seqs {
-        hub.mark_dirty(WorkspaceId::from_uuid(id), u64::try_from(seq).unwrap_or(0));
+    // Bounded statements, however many workspaces are subscribed.
+    for chunk in ids.chunks(500) {
+        let seqs: Vec<(uuid::Uuid, i64)> = user_workspace::Entity::find()
+            .select_only()
+            .column(user_workspace::Column::Id)
+            .column(user_workspace::Column::EventSeq)
+            .filter(user_workspace::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(hub.db.conn())
+            .await?;
+        for (id, seq) in seqs {
+            hub.mark_dirty(WorkspaceId::from_uuid(id), u64::try_from(seq).unwrap_or(0));
+        }
     }
     Ok(())
 }
