@@ -21,14 +21,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
 
 use crate::content::{self, StageError, StagedData};
 use crate::entity::{user_workspace_file as file, workspace_content};
 use crate::error::{Result, StorageError, WorkspaceError};
 use crate::events::{Event, EventKind, PendingEvent};
+use crate::feed;
 use crate::history;
 use crate::ids::{FileId, SessionId, UserId, WorkspaceId};
 use crate::mime;
@@ -38,7 +37,6 @@ use crate::model::{
 use crate::path::{PathPrefix, WorkspacePath};
 use crate::rows;
 use crate::storage::{BlobKey, ByteRange, GetResult, Storage};
-use crate::feed;
 use crate::txn::{Committed, Counters, WriteTxn};
 use crate::workspaces::Workspaces;
 

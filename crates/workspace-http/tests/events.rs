@@ -114,10 +114,14 @@ async fn json_pages_resume_and_keep_users_apart(env: TestEnv) {
     assert_eq!((page["next_after"].as_u64(), page["has_more"].as_bool()), (Some(2), Some(true)));
     assert_eq!(page["latest_id"].as_u64(), Some(3));
     let event = &page["events"][0];
-    assert_eq!((event["id"].as_u64(), event["type"].as_str(), event["path"].as_str()), (Some(1), Some("created"), Some("/j0.txt")));
+    assert_eq!(
+        (event["id"].as_u64(), event["type"].as_str(), event["path"].as_str()),
+        (Some(1), Some("created"), Some("/j0.txt"))
+    );
     assert_eq!(event["size_bytes"].as_u64(), Some(2));
     assert_eq!(event["checksum"].as_str().unwrap().len(), 64);
-    let rest: Value = s.get("alice", "/api/workspace/events?after=2&limit=10").send().await.unwrap().json().await.unwrap();
+    let rest: Value =
+        s.get("alice", "/api/workspace/events?after=2&limit=10").send().await.unwrap().json().await.unwrap();
     let ids: Vec<u64> = rest["events"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
     assert_eq!((ids, rest["has_more"].as_bool()), (vec![3], Some(false)));
     // Bob's feed is his own: one event, id 1, his path.
@@ -125,8 +129,15 @@ async fn json_pages_resume_and_keep_users_apart(env: TestEnv) {
     assert_eq!(bob["events"].as_array().unwrap().len(), 1);
     assert_eq!(bob["events"][0]["path"].as_str(), Some("/bob.txt"));
     // Last-Event-ID works as `after` in the JSON form too.
-    let resumed: Value =
-        s.get("alice", "/api/workspace/events").header("last-event-id", "2").send().await.unwrap().json().await.unwrap();
+    let resumed: Value = s
+        .get("alice", "/api/workspace/events")
+        .header("last-event-id", "2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(resumed["events"][0]["id"].as_u64(), Some(3));
 }
 
@@ -166,17 +177,14 @@ async fn the_stream_delivers_live_events_and_resumes_with_last_event_id(env: Tes
     let (id, kind, data) = resumed.event(Duration::from_secs(5)).await;
     assert_eq!((id, kind.as_str(), data["path"].as_str()), (7, "overwritten", Some("/live0.txt")));
     // `?after=` starts a stream too (an EventSource cannot send headers on its first request).
-    let response = s
-        .get("alice", "/api/workspace/events?after=6")
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        s.get("alice", "/api/workspace/events?after=6").header("accept", "text/event-stream").send().await.unwrap();
     assert_eq!(SseReader::new(response).event(Duration::from_secs(5)).await.0, 7);
 }
 
 async fn bad_requests_are_refused_clearly(env: TestEnv) {
-    let request = RequestLimits { max_event_streams: 2, event_keep_alive: Duration::from_secs(1), ..Default::default() };
+    let request =
+        RequestLimits { max_event_streams: 2, event_keep_alive: Duration::from_secs(1), ..Default::default() };
     let s = Server::with_request_limits(env, request).await;
     let url = s.url("/api/workspace/events");
     // No token, a bad token: 401, stream or not.

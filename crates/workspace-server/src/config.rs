@@ -372,7 +372,10 @@ mod tests {
         assert!(err.to_string().contains("WS_MAX_HEADER_BYTES"), "{err}");
         // The change feed's streams: the per-user bound and the keep-alive interval.
         let cfg = config(&[secret, ("WS_MAX_EVENT_STREAMS", "3"), ("WS_EVENT_KEEP_ALIVE_SECS", "20")]).unwrap();
-        assert_eq!((cfg.request_limits.max_event_streams, cfg.request_limits.event_keep_alive), (3, Duration::from_secs(20)));
+        assert_eq!(
+            (cfg.request_limits.max_event_streams, cfg.request_limits.event_keep_alive),
+            (3, Duration::from_secs(20))
+        );
         assert_eq!(config(&[secret]).unwrap().request_limits.max_event_streams, 8);
         let err = config(&[secret, ("WS_MAX_EVENT_STREAMS", "0")]).unwrap_err();
         assert!(err.to_string().contains("WS_MAX_EVENT_STREAMS=0"), "{err}");

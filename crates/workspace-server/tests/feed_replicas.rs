@@ -87,8 +87,13 @@ async fn upload(client: &reqwest::Client, base: &str, user: &str, path: &str) {
         .text("path", path.to_owned())
         .text("overwrite", "true")
         .part("file", reqwest::multipart::Part::bytes(path.as_bytes().to_vec()).file_name("f.txt"));
-    let response =
-        client.post(format!("{base}/api/workspace/files")).bearer_auth(token(user)).multipart(form).send().await.unwrap();
+    let response = client
+        .post(format!("{base}/api/workspace/files"))
+        .bearer_auth(token(user))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 
@@ -112,7 +117,10 @@ async fn latencies(client: &reqwest::Client, a: &str, b: &str, rounds: usize) ->
 fn summary(label: &str, measured: &[Duration]) {
     let median = measured[measured.len() / 2];
     let worst = measured[measured.len() - 1];
-    println!("{label}: change on replica A → SSE event on replica B: median {median:?}, worst {worst:?} ({} changes)", measured.len());
+    println!(
+        "{label}: change on replica A → SSE event on replica B: median {median:?}, worst {worst:?} ({} changes)",
+        measured.len()
+    );
     assert!(worst < Duration::from_secs(1), "{label}: a change took {worst:?} to cross replicas");
 }
 
@@ -196,10 +204,9 @@ async fn sqlite_processes_share_one_feed() {
     let mut a = a;
     let status = Command::new("kill").args(["-TERM", &a.child.id().to_string()]).status().unwrap();
     assert!(status.success());
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(_)) = on_a.body.next().await {}
-    })
-    .await;
+    let ended =
+        tokio::time::timeout(Duration::from_secs(10), async { while let Some(Ok(_)) = on_a.body.next().await {} })
+            .await;
     assert!(ended.is_ok(), "the event stream ended at shutdown");
     let exit = tokio::task::spawn_blocking(move || {
         let status = a.child.wait().unwrap();
