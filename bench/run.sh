@@ -4,7 +4,8 @@
 #   bench/run.sh           full run (1 GiB files, 20 s of small writes, 100 000-file listing);
 #                          writes docs/BENCHMARKS.md (takes a few minutes)
 #   bench/run.sh --quick   small sizes, a few seconds of load: proves the harness runs (CI);
-#                          writes $BENCH_OUT (default ~/.cache/workspace-bench/BENCHMARKS-quick.md)
+#                          debug build unless BENCH_PROFILE=release; writes $BENCH_OUT
+#                          (default ~/.cache/workspace-bench/BENCHMARKS-quick.md)
 #
 # Installs what it needs: nginx (apt-get, if missing) and dufs (a pinned version, cached by
 # scripts/tools.sh). Every server listens on 127.0.0.1 only; every load loop is
@@ -49,10 +50,15 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 DUFS=$("$ROOT/scripts/tools.sh" --path dufs)
 
-log "building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p workspace-server -p workspace-bench)
-SERVER=$CARGO_TARGET_DIR/release/workspace-server
-BENCH=$CARGO_TARGET_DIR/release/workspace-bench
+# Full runs measure release binaries. The quick run only proves the harness works, so by default
+# it takes the debug build the test step already made (CI would otherwise compile the workspace a
+# third time, in release, for a smoke test).
+PROFILE=${BENCH_PROFILE:-$([[ $QUICK == 1 ]] && echo debug || echo release)}
+log "building $PROFILE binaries"
+(cd "$ROOT" && cargo build --profile "$([[ $PROFILE == debug ]] && echo dev || echo "$PROFILE")" --quiet \
+  -p workspace-server -p workspace-bench)
+SERVER=$CARGO_TARGET_DIR/$PROFILE/workspace-server
+BENCH=$CARGO_TARGET_DIR/$PROFILE/workspace-bench
 
 # --- processes -------------------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ws-bench.XXXXXX")
@@ -86,6 +92,8 @@ export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_Q
 export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
 # The server's defaults otherwise: 16 clients of one user writing at once wait in line for an
 # upload slot (SPEC §7) rather than being refused, so the small-writes run needs no lifted limit.
+# The feed run opens 200 change-feed streams of one user (the default bound is 8 per user).
+export WS_MAX_EVENT_STREAMS=256
 # Local disk whatever the caller's shell holds (`eval "$(scripts/fake-gcs.sh start)"` exports GCS).
 unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE_BACKEND MEDIA_GCS_BUCKET_NAME \
   WS_GCS_BUCKET WS_GCS_ENDPOINT WS_GCS_CREDENTIALS || true
@@ -181,7 +189,18 @@ b load --key range_dufs --url "$DUFS_URL/big.bin" "${RANGE_ARGS[@]}"
 
 log "4 KiB writes, 16 clients, ${SW_SECS}s each"
 SW_ARGS=(--concurrency 16 --seconds "$SW_SECS" --size 4096 --max 1000000)
-b small-writes --key sw_ours --url "$OURS/files?path=/sw/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}"
+b small-writes --key sw_ours --url "$OURS/files?path=/sw/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}" \
+  --pid "$OURS_PID"
+sync
+log "4 KiB writes, 16 clients, ${SW_SECS}s, while 200 change-feed (SSE) streams of another user are open"
+WATCH_TOKEN=$("$SERVER" token --user bench-watcher)
+b small-writes --key sw_ours_feed_idle --url "$OURS/files?path=/swi/{n}.bin" --form multipart --header "$AUTH" \
+  "${SW_ARGS[@]}" --subscribers 200 --events-url "$OURS/events" --events-header "Authorization: Bearer $WATCH_TOKEN" \
+  --pid "$OURS_PID"
+sync
+log "4 KiB writes, 16 clients, ${SW_SECS}s, while 200 change-feed (SSE) streams of the same user are open"
+b small-writes --key sw_ours_feed --url "$OURS/files?path=/swf/{n}.bin" --form multipart --header "$AUTH" \
+  "${SW_ARGS[@]}" --subscribers 200 --events-url "$OURS/events" --pid "$OURS_PID"
 sync
 b small-writes --key sw_dufs --url "$DUFS_URL/dufs-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
 sync
@@ -197,7 +216,7 @@ b load --key list_folders_ours --url "$OURS/files?limit=100&path_prefix=/list&de
   --header "Authorization: Bearer $LIST_TOKEN" --mode list --seeded "$LIST_N" --concurrency 1 --seconds "$LOAD_SECS" --max 100000
 
 UPTIME_END=$(uptime | sed 's/.*load average: //')
-MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes; not comparable)"
+MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes, $PROFILE build; not comparable)"
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //' || echo unknown)
 mkdir -p "$(dirname "$OUT")"
 "$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$ROOT/bench/NOTES.md" \
