@@ -16,6 +16,7 @@
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
+HYPOTHESIS_VERSION=6.170.17
 EXAMPLES=${API_FUZZ_EXAMPLES:-40}
 MAX_TIME=${API_FUZZ_MAX_TIME:-150}
 
@@ -24,12 +25,17 @@ cache=${WS_CACHE_DIR:-$HOME/.cache/workspace}
 venv=$cache/venv-schemathesis
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/workspace-target}
 
-if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    echo "api-fuzz: installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+# Hypothesis is pinned too: it decides what schemathesis generates.
+requirements=("schemathesis==$SCHEMATHESIS_VERSION" "hypothesis==$HYPOTHESIS_VERSION")
+if [ ! -x "$venv/bin/schemathesis" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "${requirements[*]}" ]; then
+    echo "api-fuzz: installing ${requirements[*]} into $venv" >&2
     mkdir -p "$cache"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}"
+    echo "${requirements[*]}" >"$venv/.installed"
 fi
+# Works around a thread-safety bug of CPython 3.11's ast.parse (see the file).
+export PYTHONPATH="$root/scripts/lib/schemathesis-site${PYTHONPATH:+:$PYTHONPATH}"
 
 # scripts/test.sh passes the server binary of its test build; alone, this builds one.
 if [ -n "${WORKSPACE_SERVER_BIN:-}" ]; then
