@@ -86,6 +86,8 @@ export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_Q
 export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
 # The server's defaults otherwise: 16 clients of one user writing at once wait in line for an
 # upload slot (SPEC §7) rather than being refused, so the small-writes run needs no lifted limit.
+# 200 change-feed streams of that user in the feed run (the default bound is 8 per user).
+export WS_MAX_EVENT_STREAMS=256
 # Local disk whatever the caller's shell holds (`eval "$(scripts/fake-gcs.sh start)"` exports GCS).
 unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE_BACKEND MEDIA_GCS_BUCKET_NAME \
   WS_GCS_BUCKET WS_GCS_ENDPOINT WS_GCS_CREDENTIALS || true
@@ -181,7 +183,18 @@ b load --key range_dufs --url "$DUFS_URL/big.bin" "${RANGE_ARGS[@]}"
 
 log "4 KiB writes, 16 clients, ${SW_SECS}s each"
 SW_ARGS=(--concurrency 16 --seconds "$SW_SECS" --size 4096 --max 1000000)
-b small-writes --key sw_ours --url "$OURS/files?path=/sw/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}"
+b small-writes --key sw_ours --url "$OURS/files?path=/sw/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}" \
+  --pid "$OURS_PID"
+sync
+log "4 KiB writes, 16 clients, ${SW_SECS}s, while 200 change-feed (SSE) streams of another user are open"
+WATCH_TOKEN=$("$SERVER" token --user bench-watcher)
+b small-writes --key sw_ours_feed_idle --url "$OURS/files?path=/swi/{n}.bin" --form multipart --header "$AUTH" \
+  "${SW_ARGS[@]}" --subscribers 200 --events-url "$OURS/events" --events-header "Authorization: Bearer $WATCH_TOKEN" \
+  --pid "$OURS_PID"
+sync
+log "4 KiB writes, 16 clients, ${SW_SECS}s, while 200 change-feed (SSE) streams of the same user are open"
+b small-writes --key sw_ours_feed --url "$OURS/files?path=/swf/{n}.bin" --form multipart --header "$AUTH" \
+  "${SW_ARGS[@]}" --subscribers 200 --events-url "$OURS/events" --pid "$OURS_PID"
 sync
 b small-writes --key sw_dufs --url "$DUFS_URL/dufs-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
 sync

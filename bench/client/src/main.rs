@@ -5,6 +5,7 @@
 // A benchmark binary: failing loudly on a broken invariant is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod feed;
 mod http;
 mod report;
 mod rss;
@@ -126,6 +127,20 @@ enum Command {
         /// Upper bound on the writes of the whole run.
         #[arg(long, default_value_t = 1_000_000)]
         max: u64,
+        /// Change-feed streams of the same user held open during the run (needs `--events-url`);
+        /// after the writes, waits until every stream received every write's event.
+        #[arg(long, default_value_t = 0)]
+        subscribers: u64,
+        /// The events route (`…/api/workspace/events`).
+        #[arg(long)]
+        events_url: Option<String>,
+        /// Headers of the streams instead of `--header` (e.g. another user's token: streams that
+        /// receive none of the writes), `Name: value` (repeatable).
+        #[arg(long = "events-header")]
+        events_headers: Vec<String>,
+        /// Process whose peak RSS to record.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Latency and throughput of GETs from `--concurrency` keep-alive connections.
     Load {
@@ -304,8 +319,30 @@ async fn main() -> anyhow::Result<()> {
                 "peak_rss_kib": peak}),
             )
         }
-        Command::SmallWrites { common, url, form, concurrency, seconds, size, max } => {
+        Command::SmallWrites {
+            common,
+            url,
+            form,
+            concurrency,
+            seconds,
+            size,
+            max,
+            subscribers,
+            events_url,
+            events_headers,
+            pid,
+        } => {
             let hdrs = headers(&common.headers)?;
+            let feed = match (subscribers, &events_url) {
+                (0, _) => None,
+                (n, Some(events_url)) => {
+                    let own = events_headers.is_empty();
+                    let stream_headers = if own { hdrs.clone() } else { headers(&events_headers)? };
+                    Some((feed::Subscribers::open(events_url, &stream_headers, n).await?, own))
+                }
+                (_, None) => bail!("--subscribers needs --events-url"),
+            };
+            let watch = rss::maybe(pid);
             let payload = pattern().slice(..size as usize);
             let deadline = Instant::now() + Duration::from_secs_f64(seconds);
             let issued = Arc::new(AtomicU64::new(0));
@@ -347,12 +384,23 @@ async fn main() -> anyhow::Result<()> {
             }
             let elapsed = started.elapsed();
             latencies.sort_by(f64::total_cmp);
-            record(
-                &common,
-                json!({"writes_per_s": done as f64 / elapsed.as_secs_f64(), "writes": done,
+            let mut result = json!({"writes_per_s": done as f64 / elapsed.as_secs_f64(), "writes": done,
                 "seconds": elapsed.as_secs_f64(), "concurrency": concurrency, "size": size,
-                "p50_ms": percentile(&latencies, 0.5), "p99_ms": percentile(&latencies, 0.99)}),
-            )
+                "p50_ms": percentile(&latencies, 0.5), "p99_ms": percentile(&latencies, 0.99)});
+            if let Some((feed, own)) = &feed {
+                result["subscribers"] = json!(subscribers);
+                result["streams_of_the_writers_user"] = json!(own);
+                if *own {
+                    // Every stream gets every write's event: wait for the last of them.
+                    let (drain, fewest) = feed.drain(done, Duration::from_secs(60)).await;
+                    result["all_delivered"] = json!(fewest >= done);
+                    result["drain_seconds"] = json!(drain.as_secs_f64());
+                }
+                result["events_delivered"] = json!(feed.total());
+            }
+            result["peak_rss_kib"] = json!(rss::finish(watch).await);
+            drop(feed);
+            record(&common, result)
         }
         Command::Load { common, url, mode, concurrency, seconds, max, range_size, file_size, seeded } => {
             let hdrs = headers(&common.headers)?;

@@ -55,6 +55,18 @@ pub enum WorkspaceError {
     /// Some other input was malformed; the message names the rule.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A change-feed resume from before what is retained: the events after `after` were purged
+    /// (SPEC §16). Resume after `oldest - 1` (missing what was purged) or from the start (0).
+    #[error(
+        "events after {after} are no longer retained; the oldest event held is {oldest} (resume after {} or from 0)",
+        oldest.saturating_sub(1)
+    )]
+    EventsExpired {
+        /// The id the caller asked to resume after.
+        after: u64,
+        /// The oldest event id still held (the next id when none is).
+        oldest: u64,
+    },
     /// The database or the storage backend is unreachable, overloaded or too slow right now;
     /// the same request may succeed later.
     #[error("temporarily unavailable: {0}")]
@@ -79,6 +91,7 @@ impl WorkspaceError {
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::InvalidPath(_) => "invalid_path",
             Self::InvalidInput(_) => "invalid_input",
+            Self::EventsExpired { .. } => "events_expired",
             Self::Unavailable(_) => "unavailable",
             Self::Storage(StorageError::RangeNotSatisfiable { .. }) => "range_not_satisfiable",
             Self::Storage(_) => "storage_error",

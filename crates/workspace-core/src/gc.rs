@@ -78,7 +78,7 @@ pub async fn run(workspaces: &Workspaces, options: GcOptions) -> Result<GcReport
                 let mut tx = WriteTxn::begin(db, workspace).await?;
                 let purged = history::purge_expired(&mut tx, cutoff, HISTORY_BATCH).await?;
                 let committed = tx.commit().await?;
-                manager.finish(committed.unreferenced_blobs).await?;
+                manager.finish(committed).await?;
                 report.history_purged += purged;
                 if purged < HISTORY_BATCH {
                     break;

@@ -87,7 +87,7 @@ impl WorkspaceManager {
             self.restore_version(&mut tx, row).await?
         };
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await?;
+        self.finish(committed).await?;
         Ok(info)
     }
 
@@ -227,7 +227,7 @@ impl WorkspaceManager {
         let chain = chain_rows(&tx, head.chain_id).await?;
         purge_rows(&mut tx, chain).await?;
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await
+        self.finish(committed).await
     }
 
     /// Purges everything in the trash; returns how many files went.
@@ -253,7 +253,7 @@ impl WorkspaceManager {
                 .await?;
             purge_rows(&mut tx, rows).await?;
             let committed = tx.commit().await?;
-            self.finish(committed.unreferenced_blobs).await?;
+            self.finish(committed).await?;
         }
     }
 }

@@ -21,14 +21,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
 
 use crate::content::{self, StageError, StagedData};
-use crate::entity::{user_workspace_file as file, workspace_content, workspace_event};
+use crate::entity::{user_workspace_file as file, workspace_content};
 use crate::error::{Result, StorageError, WorkspaceError};
 use crate::events::{Event, EventKind, PendingEvent};
+use crate::feed;
 use crate::history;
 use crate::ids::{FileId, SessionId, UserId, WorkspaceId};
 use crate::mime;
@@ -38,7 +37,7 @@ use crate::model::{
 use crate::path::{PathPrefix, WorkspacePath};
 use crate::rows;
 use crate::storage::{BlobKey, ByteRange, GetResult, Storage};
-use crate::txn::{Counters, WriteTxn};
+use crate::txn::{Committed, Counters, WriteTxn};
 use crate::workspaces::Workspaces;
 
 /// Largest page a listing returns.
@@ -412,7 +411,7 @@ impl WorkspaceManager {
             Ok(name) => self.commit_write(&new, name, &staged).await,
             Err(err) => Err(err),
         };
-        let (info, deduplicated, unreferenced) = match (committed, staged.data) {
+        let (info, deduplicated, committed) = match (committed, staged.data) {
             (Ok(done), StagedData::Blob(guard)) => {
                 if done.1 {
                     guard.discard().await;
@@ -431,7 +430,7 @@ impl WorkspaceManager {
             (Err(err), StagedData::Inline(_)) => return Err(err),
         };
         let _ = deduplicated;
-        self.finish(unreferenced).await?;
+        self.finish(committed).await?;
         Ok(info)
     }
 
@@ -443,7 +442,7 @@ impl WorkspaceManager {
         new: &NewFile,
         name: String,
         staged: &content::Staged,
-    ) -> Result<(FileInfo, bool, Vec<BlobKey>)> {
+    ) -> Result<(FileInfo, bool, Committed)> {
         let settings = *self.settings();
         let limits = settings.limits;
         let db = self.workspaces.db();
@@ -529,7 +528,7 @@ impl WorkspaceManager {
         history::make_room(&mut tx, limits.quota_bytes).await?;
 
         let committed = tx.commit().await?;
-        Ok((info, deduplicated, committed.unreferenced_blobs))
+        Ok((info, deduplicated, committed))
     }
 
     /// Writes a buffer (convenience over [`write`](Self::write)).
@@ -539,11 +538,13 @@ impl WorkspaceManager {
     }
 
     /// After a commit: durable before acknowledged (on a SQLite file the commit skipped its own
-    /// fsync and the group fsync covers it, see `Db`), then the blobs nothing refers to any more
-    /// are removed. If the fsync fails the change stays, unacknowledged.
-    pub(crate) async fn finish(&self, unreferenced_blobs: Vec<BlobKey>) -> Result<()> {
+    /// fsync and the group fsync covers it, see `Db`), then its events go to this process's
+    /// subscribers and the blobs nothing refers to any more are removed. If the fsync fails the
+    /// change stays, unacknowledged (and its events reach subscribers from the table).
+    pub(crate) async fn finish(&self, committed: Committed) -> Result<()> {
         self.workspaces.db().sync_commits().await?;
-        content::remove_blobs(self.storage(), unreferenced_blobs).await;
+        self.workspaces.publish(self.workspace_id, &committed.events);
+        content::remove_blobs(self.storage(), committed.unreferenced_blobs).await;
         Ok(())
     }
 
@@ -582,7 +583,7 @@ impl WorkspaceManager {
         tx.event(PendingEvent::about(EventKind::Deleted, &info));
         info.deleted_at = Some(tx.now);
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await?;
+        self.finish(committed).await?;
         Ok(info)
     }
 
@@ -607,18 +608,17 @@ impl WorkspaceManager {
         Ok(counters.usage(self.settings().limits.quota_bytes))
     }
 
-    /// The workspace's events after `after`, oldest first, at most `limit` (SPEC §16).
+    /// The workspace's events after `after`, oldest first, at most `limit` (SPEC §16); `after = 0`
+    /// is the start of what is retained. A resume from before retention is
+    /// [`WorkspaceError::EventsExpired`] (with the oldest id held); an `after` beyond the latest
+    /// event is InvalidInput. For live events, see [`Workspaces::subscribe`].
     pub async fn events(&self, after: u64, limit: u64) -> Result<Vec<Event>> {
-        workspace_event::Entity::find()
-            .filter(workspace_event::Column::WorkspaceId.eq(self.workspace_id.as_uuid()))
-            .filter(workspace_event::Column::Id.gt(i64::try_from(after).unwrap_or(i64::MAX)))
-            .order_by_asc(workspace_event::Column::Id)
-            .limit(limit)
-            .all(self.workspaces.db().conn())
-            .await?
-            .into_iter()
-            .map(Event::try_from)
-            .collect()
+        feed::read_after(self.workspaces.db(), self.workspace_id, after, limit).await
+    }
+
+    /// The id of the workspace's latest event (0 before the first change).
+    pub async fn latest_event_id(&self) -> Result<u64> {
+        feed::latest_id(self.workspaces.db(), self.workspace_id).await
     }
 }
 

@@ -67,7 +67,7 @@ impl WorkspaceManager {
         event.old_path = Some(old_path.to_string());
         tx.event(event);
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await?;
+        self.finish(committed).await?;
         Ok(moved)
     }
 
@@ -145,7 +145,7 @@ impl WorkspaceManager {
         history::trim_versions(&mut tx, info.chain_id, settings.history.max_versions).await?;
         history::make_room(&mut tx, settings.limits.quota_bytes).await?;
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await?;
+        self.finish(committed).await?;
         Ok(info)
     }
 
@@ -209,7 +209,7 @@ impl WorkspaceManager {
             tx.event(event);
         }
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await?;
+        self.finish(committed).await?;
         Ok(FolderChange { files })
     }
 
@@ -244,7 +244,7 @@ impl WorkspaceManager {
             tx.event(PendingEvent::about(EventKind::Deleted, &rows::to_info(row)?));
         }
         let committed = tx.commit().await?;
-        self.finish(committed.unreferenced_blobs).await?;
+        self.finish(committed).await?;
         Ok(FolderChange { files })
     }
 

@@ -19,6 +19,7 @@ use crate::db::Db;
 use crate::entity::{user_workspace, user_workspace_file as file, workspace_content as content, workspace_event};
 use crate::error::{Result, WorkspaceError};
 use crate::events::{Event, PendingEvent};
+use crate::feed;
 use crate::ids::{ContentId, WorkspaceId};
 use crate::model::Usage;
 use crate::storage::BlobKey;
@@ -207,6 +208,10 @@ impl WriteTxn {
                 })
                 .collect();
             workspace_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+            if txn.get_database_backend() == DbBackend::Postgres {
+                // Delivered to every replica's listener when, and only if, this commits.
+                txn.execute_raw(feed::notify_statement(workspace, seq)).await?;
+            }
         }
 
         let end = Counters { event_seq: seq, ..counters };

@@ -15,6 +15,8 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::entity::user_workspace;
 use crate::error::{Result, WorkspaceError};
+use crate::events::Event;
+use crate::feed::{Feed, FeedStart, Subscription};
 use crate::gc::{self, GcOptions, GcReport};
 use crate::ids::{SessionId, UserId, WorkspaceId};
 use crate::manager::WorkspaceManager;
@@ -32,6 +34,8 @@ struct Inner {
     db: Db,
     storage: Storage,
     settings: Settings,
+    /// The live change feed of this process (see [`crate::feed`]).
+    feed: Feed,
     /// user → workspace, so a request costs no upsert once the workspace is known. Bounded:
     /// least recently used ids are forgotten (and looked up again when needed).
     ids: Mutex<hashlink::LruCache<UserId, WorkspaceId>>,
@@ -53,7 +57,8 @@ impl Workspaces {
     pub fn new(db: Db, storage: Storage, settings: Settings) -> Result<Self> {
         settings.validate()?;
         let capacity = NonZeroUsize::new(ID_CACHE_ENTRIES).map_or(1, NonZeroUsize::get);
-        Ok(Self(Arc::new(Inner { db, storage, settings, ids: Mutex::new(hashlink::LruCache::new(capacity)) })))
+        let feed = Feed::new(db.clone());
+        Ok(Self(Arc::new(Inner { db, storage, settings, feed, ids: Mutex::new(hashlink::LruCache::new(capacity)) })))
     }
 
     /// The database.
@@ -97,6 +102,28 @@ impl Workspaces {
         let id = get_or_create(self.db(), user).await?;
         self.0.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(user.clone(), id);
         Ok(id)
+    }
+
+    /// Subscribes to `workspace`'s change feed (SPEC §16): its events in id order, each once, from
+    /// `start`, then live as changes commit in this or any other process or replica.
+    ///
+    /// `FeedStart::After(id)` resumes exactly after `id` (as an SSE `Last-Event-ID` does); `After(0)`
+    /// starts at the oldest event retained. A resume from before retention is
+    /// [`WorkspaceError::EventsExpired`] carrying the oldest id still held; an id beyond the
+    /// latest event is InvalidInput. After [`Workspaces::close_feed`] this is Unavailable.
+    pub async fn subscribe(&self, workspace: WorkspaceId, start: FeedStart) -> Result<Subscription> {
+        self.0.feed.subscribe(workspace, start).await
+    }
+
+    /// Ends every live [`Subscription`] of this process (each answers `None` once it has caught
+    /// up) and refuses new ones: call it at shutdown, or open event streams keep it waiting.
+    pub fn close_feed(&self) {
+        self.0.feed.close();
+    }
+
+    /// Hands a committed change's events to this process's subscribers.
+    pub(crate) fn publish(&self, workspace: WorkspaceId, events: &[Event]) {
+        self.0.feed.publish(workspace, events);
     }
 
     /// One garbage collection over every workspace (see [`crate::gc`]).

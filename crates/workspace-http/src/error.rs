@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The user already has the most uploads in flight the server allows.
     #[error("at most {0} uploads may run at once; retry when one has finished")]
     TooManyUploads(usize),
+    /// The user already holds the most change-feed streams the server allows.
+    #[error("at most {0} event streams may be open at once per user; close one and retry")]
+    TooManyEventStreams(usize),
 }
 
 /// Seconds a client is told to wait (`Retry-After`) after [`ApiError::TooManyUploads`].
@@ -55,6 +58,10 @@ pub struct ErrorBody {
     /// With `precondition_failed`: the checksum (ETag) of the file the condition was about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_checksum: Option<String>,
+    /// With `events_expired`: the oldest event id still held; resume after `oldest_id - 1` (or
+    /// from `after=0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_id: Option<u64>,
 }
 
 impl ApiError {
@@ -70,6 +77,7 @@ impl ApiError {
                 WorkspaceError::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
                 WorkspaceError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
                 WorkspaceError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+                WorkspaceError::EventsExpired { .. } => (StatusCode::GONE, "events_expired"),
                 WorkspaceError::Storage(StorageError::RangeNotSatisfiable { .. }) => {
                     (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
                 }
@@ -89,6 +97,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Self::TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
+            Self::TooManyEventStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_event_streams"),
         }
     }
 }
@@ -131,14 +140,18 @@ impl IntoResponse for ApiError {
             Self::Workspace(WorkspaceError::PreconditionFailed { current_checksum, .. }) => current_checksum.clone(),
             _ => None,
         };
+        let oldest_id = match &self {
+            Self::Workspace(WorkspaceError::EventsExpired { oldest, .. }) => Some(*oldest),
+            _ => None,
+        };
         let mut response =
-            (status, Json(ErrorBody { error: code.to_owned(), message, current_checksum })).into_response();
+            (status, Json(ErrorBody { error: code.to_owned(), message, current_checksum, oldest_id })).into_response();
         if let Self::Workspace(WorkspaceError::Storage(StorageError::RangeNotSatisfiable { size })) = &self
             && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
         {
             response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
-        if matches!(self, Self::TooManyUploads(_)) {
+        if matches!(self, Self::TooManyUploads(_) | Self::TooManyEventStreams(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_SECS));
         }
         if matches!(self, Self::Unauthorized(AuthError::KeysUnavailable)) {

@@ -27,7 +27,7 @@ pub use error::ApiError;
 pub use jwks::{Jwks, JwksError, JwksOptions, JwksStatus};
 pub use serve::{ServeLimits, serve};
 pub use signed_link::LinkSigner;
-pub use state::{ApiConfig, AppState, RequestLimits};
+pub use state::{ApiConfig, AppState, EventStreamSlot, RequestLimits};
 
 /// Every route as (method, path template), in the order of the router. The OpenAPI test checks
 /// each one is documented.
@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/workspace/trash"),
     ("delete", "/api/workspace/trash/{id}"),
     ("get", "/api/workspace/usage"),
+    ("get", "/api/workspace/events"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -59,7 +60,7 @@ pub const DEFAULT_LINK_TTL_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    use routes::{download, files, health, history, links, structure, upload, usage};
+    use routes::{download, events, files, health, history, links, structure, upload, usage};
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/api/workspace/files", get(files::list_files).post(upload::upload_file))
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/workspace/trash", get(history::list_trash).delete(history::empty_trash))
         .route("/api/workspace/trash/{id}", axum::routing::delete(history::purge_file))
         .route("/api/workspace/usage", get(usage::usage))
+        .route("/api/workspace/events", get(events::events))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{download, files, health, history, links, structure, upload, usage};
+use crate::routes::{download, events, files, health, history, links, structure, upload, usage};
 
 /// Routes that take no credentials: their operations declare `security: []`.
 pub const PUBLIC_ROUTES: &[(&str, &str)] =
@@ -30,6 +30,8 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] =
         (name = "history", description = "Versions of a file, restore, and the trash"),
         (name = "structure", description = "Move and copy files; move and trash folders (SPEC §14)"),
         (name = "usage", description = "Bytes used against the quota"),
+        (name = "events", description = "The change feed: every committed change, as JSON pages or a live \
+            Server-Sent Events stream (SPEC §16)"),
         (name = "operations", description = "Liveness, readiness, metrics and this document; no credentials"),
     ),
     paths(
@@ -49,6 +51,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] =
         history::purge_file,
         history::empty_trash,
         usage::usage,
+        events::events,
         health::healthz,
         health::readyz,
         health::metrics,

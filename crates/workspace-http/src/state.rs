@@ -42,6 +42,10 @@ pub struct RequestLimits {
     pub max_queued_uploads: usize,
     /// Longest an upload waits for a slot before it is answered 429.
     pub upload_queue_timeout: Duration,
+    /// Change-feed streams (SSE) one user may hold open at once; more are answered 429.
+    pub max_event_streams: usize,
+    /// Interval of the keep-alive comments on an idle change-feed stream.
+    pub event_keep_alive: Duration,
 }
 
 impl Default for RequestLimits {
@@ -51,6 +55,8 @@ impl Default for RequestLimits {
             max_concurrent_uploads: 4,
             max_queued_uploads: 64,
             upload_queue_timeout: Duration::from_secs(30),
+            max_event_streams: 8,
+            event_keep_alive: Duration::from_secs(15),
         }
     }
 }
@@ -76,13 +82,22 @@ struct Inner {
     /// The chat tools behind `/mcp`, when the server offers them.
     copilot: Option<workspace_copilot::Copilot>,
     uploads: UploadSlots,
+    /// Open change-feed streams per user.
+    event_streams: Arc<Mutex<HashMap<UserId, usize>>>,
 }
 
 impl AppState {
     /// Builds the state; `copilot` turns on the MCP endpoint at `/mcp`.
     pub fn new(workspaces: Workspaces, config: ApiConfig, copilot: Option<workspace_copilot::Copilot>) -> Self {
         let uploads = UploadSlots::new(config.request_limits);
-        Self(Arc::new(Inner { workspaces, config, metrics: Metrics::default(), copilot, uploads }))
+        Self(Arc::new(Inner {
+            workspaces,
+            config,
+            metrics: Metrics::default(),
+            copilot,
+            uploads,
+            event_streams: Arc::default(),
+        }))
     }
 
     /// The workspaces.
@@ -128,6 +143,39 @@ impl AppState {
     /// line, is [`ApiError::TooManyUploads`].
     pub async fn upload_slot(&self, user: &UserId) -> Result<UploadSlot, ApiError> {
         self.0.uploads.acquire(user).await.ok_or(ApiError::TooManyUploads(self.request_limits().max_concurrent_uploads))
+    }
+
+    /// One of `user`'s change-feed streams, or [`ApiError::TooManyEventStreams`] when the user
+    /// holds the most allowed. Held for as long as the stream is open.
+    pub fn event_stream_slot(&self, user: &UserId) -> Result<EventStreamSlot, ApiError> {
+        let max = self.request_limits().max_event_streams;
+        let mut open = self.0.event_streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(user.clone()).or_insert(0);
+        if *count >= max {
+            return Err(ApiError::TooManyEventStreams(max));
+        }
+        *count += 1;
+        Ok(EventStreamSlot { user: user.clone(), open: Arc::clone(&self.0.event_streams) })
+    }
+}
+
+/// One open change-feed stream of a user; dropping it (the stream ended or the client went
+/// away) frees it.
+#[derive(Debug)]
+pub struct EventStreamSlot {
+    user: UserId,
+    open: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+impl Drop for EventStreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.user);
+            }
+        }
     }
 }
 

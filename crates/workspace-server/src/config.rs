@@ -212,6 +212,8 @@ impl ServerConfig {
             max_concurrent_uploads: count("WS_MAX_CONCURRENT_UPLOADS", 1, request_defaults.max_concurrent_uploads)?,
             max_queued_uploads: count("WS_MAX_QUEUED_UPLOADS", 0, request_defaults.max_queued_uploads)?,
             upload_queue_timeout: secs("WS_UPLOAD_QUEUE_TIMEOUT_SECS", request_defaults.upload_queue_timeout)?,
+            max_event_streams: count("WS_MAX_EVENT_STREAMS", 1, request_defaults.max_event_streams)?,
+            event_keep_alive: secs("WS_EVENT_KEEP_ALIVE_SECS", request_defaults.event_keep_alive)?,
         };
         let storage_timeout = secs("WS_STORAGE_TIMEOUT_SECS", workspace_core::DEFAULT_STORAGE_TIMEOUT)?;
         let database_timeout = secs("WS_DATABASE_TIMEOUT_SECS", workspace_core::db::DEFAULT_DATABASE_TIMEOUT)?;
@@ -372,6 +374,17 @@ mod tests {
         assert!(err.to_string().contains("WS_BODY_IDLE_TIMEOUT_SECS=0"), "{err}");
         let err = config(&[secret, ("WS_MAX_HEADER_BYTES", "1KiB")]).unwrap_err();
         assert!(err.to_string().contains("WS_MAX_HEADER_BYTES"), "{err}");
+        // The change feed's streams: the per-user bound and the keep-alive interval.
+        let cfg = config(&[secret, ("WS_MAX_EVENT_STREAMS", "3"), ("WS_EVENT_KEEP_ALIVE_SECS", "20")]).unwrap();
+        assert_eq!(
+            (cfg.request_limits.max_event_streams, cfg.request_limits.event_keep_alive),
+            (3, Duration::from_secs(20))
+        );
+        assert_eq!(config(&[secret]).unwrap().request_limits.max_event_streams, 8);
+        let err = config(&[secret, ("WS_MAX_EVENT_STREAMS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("WS_MAX_EVENT_STREAMS=0"), "{err}");
+        let err = config(&[secret, ("WS_EVENT_KEEP_ALIVE_SECS", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("WS_EVENT_KEEP_ALIVE_SECS=soon"), "{err}");
     }
 
     #[test]

@@ -200,7 +200,13 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         println!("  curl -F file=@README.md -H \"Authorization: Bearer $TOKEN\" http://{address}/api/workspace/files");
         println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/api/workspace/files");
     }
-    workspace_http::serve(listener, workspace_http::router(state), config.serve_limits, shutdown_signal())
+    // At the signal, end the change-feed streams too: graceful shutdown waits for open responses.
+    let feed = workspaces.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        feed.close_feed();
+    };
+    workspace_http::serve(listener, workspace_http::router(state), config.serve_limits, shutdown)
         .await
         .context("serving")?;
     tracing::info!("shutting down: in-flight requests finished");

@@ -1,6 +1,7 @@
 //! The routes of SPEC §7, one module per concern.
 
 pub mod download;
+pub mod events;
 pub mod files;
 pub mod health;
 pub mod history;

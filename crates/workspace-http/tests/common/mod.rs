@@ -70,9 +70,24 @@ impl Server {
 
     /// A server on `storage` (for example a fault-injecting wrapper of the test's backend).
     pub async fn with_storage(env: TestEnv, storage: workspace_core::Storage, limits: Limits) -> Self {
-        install_crypto();
         // The server's defaults, upload slots included: many clients of one user wait in line.
-        let state = AppState::new(workspaces(&env, storage, limits), api_config(RequestLimits::default()), None);
+        Self::with_everything(env, storage, limits, RequestLimits::default()).await
+    }
+
+    /// A server with the given per-request limits (event streams, upload slots, body bounds).
+    pub async fn with_request_limits(env: TestEnv, request: RequestLimits) -> Self {
+        let storage = env.storage.clone();
+        Self::with_everything(env, storage, Limits::default(), request).await
+    }
+
+    async fn with_everything(
+        env: TestEnv,
+        storage: workspace_core::Storage,
+        limits: Limits,
+        request: RequestLimits,
+    ) -> Self {
+        install_crypto();
+        let state = AppState::new(workspaces(&env, storage, limits), api_config(request), None);
         let addr = serve(state).await;
         Self {
             base: format!("http://{addr}"),
