@@ -22,7 +22,7 @@ use workspace_core::{FeedStart, SessionId, Subscription, UserId};
 use crate::copilot::Copilot;
 use crate::error::ToolError;
 use crate::resources::{self, ID_TEMPLATE, PATH_TEMPLATE, ResourceBody};
-use crate::subscriptions::{self, Notifier, SubscribedUris, Watched};
+use crate::subscriptions::{self, ListenCounts, MAX_LISTENS_PER_USER, Notifier, SubscribedUris, Watched};
 
 /// Most resource links one tool result carries.
 const MAX_RESOURCE_LINKS: usize = 25;
@@ -63,6 +63,7 @@ pub struct McpServer {
     copilot: Copilot,
     identity: Identity,
     subscriptions: Arc<SessionSubscriptions>,
+    listens: ListenCounts,
 }
 
 /// The `resources/subscribe` state of one MCP session: the subscribed URIs and, while there is
@@ -110,17 +111,32 @@ impl Notifier for SinkNotifier<'_> {
 impl McpServer {
     /// A server acting for one user in one session (the stdio transport).
     pub fn for_user(copilot: Copilot, user: UserId, session: SessionId) -> Self {
-        Self { copilot, identity: Identity::Fixed { user, session }, subscriptions: Arc::default() }
+        Self {
+            copilot,
+            identity: Identity::Fixed { user, session },
+            subscriptions: Arc::default(),
+            listens: ListenCounts::default(),
+        }
     }
 
     /// A server that acts for whoever each HTTP request was authenticated as (see [`McpCaller`]).
     pub fn per_request(copilot: Copilot) -> Self {
-        Self { copilot, identity: Identity::PerRequest, subscriptions: Arc::default() }
+        Self {
+            copilot,
+            identity: Identity::PerRequest,
+            subscriptions: Arc::default(),
+            listens: ListenCounts::default(),
+        }
     }
 
     /// The same server for another MCP session (no subscriptions shared).
     fn for_new_session(&self) -> Self {
-        Self { copilot: self.copilot.clone(), identity: self.identity.clone(), subscriptions: Arc::default() }
+        Self {
+            copilot: self.copilot.clone(),
+            identity: self.identity.clone(),
+            subscriptions: Arc::default(),
+            listens: self.listens.clone(),
+        }
     }
 
     /// The change feed of the caller's workspace from now on.
@@ -450,6 +466,15 @@ impl ServerHandler for McpServer {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let (user, _) = self.caller(context.request_context())?;
+        let _slot = self.listens.acquire(&user).ok_or_else(|| {
+            ErrorData::invalid_request(
+                format!(
+                    "this user already has {MAX_LISTENS_PER_USER} subscriptions/listen streams open; close one \
+                     (one stream can carry many resource URIs)"
+                ),
+                None,
+            )
+        })?;
         let uris = SubscribedUris::default();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
             if let Ok(watched) = Watched::parse(uri) {

@@ -4,12 +4,12 @@
 //! read from the event table (PostgreSQL `LISTEN/NOTIFY`, SQLite's counter check), changes made
 //! by any process or replica reach the subscriber.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
-use workspace_core::{Event, EventKind, FileId, FileRef, Subscription};
+use workspace_core::{Event, EventKind, FileId, FileRef, Subscription, UserId};
 
 use crate::error::ToolError;
 use crate::resources::parse_uri;
@@ -95,6 +95,46 @@ impl SubscribedUris {
     }
 }
 
+/// Most `subscriptions/listen` streams one user holds open at once (each holds a connection and a
+/// feed subscription); one more is refused until another closes.
+pub const MAX_LISTENS_PER_USER: usize = 8;
+
+/// The open `subscriptions/listen` streams per user, shared by all sessions of a server.
+#[derive(Debug, Clone, Default)]
+pub struct ListenCounts(Arc<Mutex<HashMap<UserId, usize>>>);
+
+/// One counted stream; dropping it frees the place.
+#[derive(Debug)]
+pub struct ListenSlot {
+    counts: ListenCounts,
+    user: UserId,
+}
+
+impl ListenCounts {
+    /// A place for one more stream of `user`, or None at [`MAX_LISTENS_PER_USER`].
+    pub fn acquire(&self, user: &UserId) -> Option<ListenSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = counts.entry(user.clone()).or_default();
+        if *open >= MAX_LISTENS_PER_USER {
+            return None;
+        }
+        *open += 1;
+        Some(ListenSlot { counts: self.clone(), user: user.clone() })
+    }
+}
+
+impl Drop for ListenSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = counts.get_mut(&self.user) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
+}
+
 /// Follows `feed` (one workspace's change feed, opened before the subscription was
 /// acknowledged so nothing after it is missed) until `stop` is cancelled, the feed closes or
 /// `notifier` finds the receiver gone: each event touching a URI in `uris` sends `updated` for it,
@@ -157,5 +197,16 @@ mod tests {
         assert!(by_id.is_touched_by(&event(EventKind::Deleted, &id, "/x.md", None)));
         assert!(!by_id.is_touched_by(&event(EventKind::Deleted, &other, "/x.md", None)));
         assert!(Watched::parse("file:///etc/passwd").is_err());
+    }
+
+    #[test]
+    fn listen_streams_are_bounded_per_user() {
+        let counts = ListenCounts::default();
+        let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
+        let mut held: Vec<_> = (0..MAX_LISTENS_PER_USER).map(|_| counts.acquire(&alice).unwrap()).collect();
+        assert!(counts.acquire(&alice).is_none(), "one more is refused");
+        assert!(counts.acquire(&bob).is_some(), "per user");
+        held.pop();
+        assert!(counts.acquire(&alice).is_some(), "a closed stream frees its place");
     }
 }

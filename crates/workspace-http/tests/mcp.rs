@@ -87,6 +87,33 @@ impl Mcp {
 }
 
 impl Mcp {
+    /// Opens a `subscriptions/listen` stream (protocol 2026-07-28) as `user` for `uri` and
+    /// `list_changed`.
+    async fn listen(&self, user: &str, uri: &str) -> Messages {
+        let listen = json!({
+            "jsonrpc": "2.0",
+            "id": 10,
+            "method": "subscriptions/listen",
+            "params": {
+                "notifications": {"resourcesListChanged": true, "resourceSubscriptions": [uri]},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientInfo": {"name": "http-test", "version": "1"},
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }
+            }
+        });
+        let response = self
+            .post("/mcp", &listen)
+            .bearer_auth(self.token(user))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .send()
+            .await
+            .unwrap();
+        Messages::new(response).await
+    }
+
     /// Uploads `body` to `path` through the REST API as `user` (overwriting).
     async fn upload(&self, user: &str, path: &str, body: &[u8]) {
         let (content_type, body) =
@@ -323,28 +350,7 @@ async fn mcp_subscriptions_hear_rest_changes(env: TestEnv) {
 
     mcp.upload("alice", "/notes/watched.txt", b"v1").await;
     let watched = "workspace:///notes/watched.txt";
-    let listen = json!({
-        "jsonrpc": "2.0",
-        "id": 10,
-        "method": "subscriptions/listen",
-        "params": {
-            "notifications": {"resourcesListChanged": true, "resourceSubscriptions": [watched]},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientInfo": {"name": "http-test", "version": "1"},
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }
-        }
-    });
-    let response = mcp
-        .post("/mcp", &listen)
-        .bearer_auth(mcp.token("alice"))
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "subscriptions/listen")
-        .send()
-        .await
-        .unwrap();
-    let mut stream = Messages::new(response).await;
+    let mut stream = mcp.listen("alice", watched).await;
     let ack = stream.next(Duration::from_secs(10)).await.expect("an acknowledgment");
     assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "{ack}");
     assert_eq!(ack["params"]["notifications"]["resourceSubscriptions"], json!([watched]), "{ack}");
@@ -364,6 +370,32 @@ async fn mcp_subscriptions_hear_rest_changes(env: TestEnv) {
     mcp.upload("bob", "/notes/watched.txt", b"bob's").await;
     let got = stream.collect(Duration::from_secs(2), |_| false).await;
     assert!(got.is_empty(), "another user's change: {got:?}");
+    drop(stream);
+
+    // Streams are bounded per user, and a client that goes away frees its place.
+    for round in 0..3 * workspace_copilot::subscriptions::MAX_LISTENS_PER_USER {
+        let mut stream = mcp.listen("alice", watched).await;
+        let ack = stream.next(Duration::from_secs(10)).await.unwrap_or_else(|| panic!("ack in round {round}"));
+        assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "round {round}: {ack}");
+    }
+    let open: Vec<Messages> = {
+        let mut open = Vec::new();
+        for _ in 0..workspace_copilot::subscriptions::MAX_LISTENS_PER_USER {
+            let mut stream = mcp.listen("alice", watched).await;
+            stream.next(Duration::from_secs(10)).await.expect("an acknowledgment");
+            open.push(stream);
+        }
+        open
+    };
+    let mut refused = mcp.listen("alice", watched).await;
+    // rmcp acknowledges before the handler runs; the refusal is the response that follows.
+    let answer = refused
+        .collect(Duration::from_secs(10), |m| m.iter().any(|m| m.get("id").is_some()))
+        .await
+        .pop()
+        .expect("an answer");
+    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("streams open")), "{answer}");
+    drop(open);
 }
 
 db_tests!(mcp_requires_a_valid_token, mcp_session_over_streamable_http, mcp_subscriptions_hear_rest_changes);
