@@ -6,8 +6,8 @@ again here with jsonschema, error results included), resource links in results, 
 list (paged), templates, read by id and by path, and the error naming the slicing tool for a
 large file; and subscriptions: a write to a subscribed path URI arrives as
 `notifications/resources/updated` (through `subscriptions/listen` on a 2026-07-28 session,
-`resources/subscribe` on an older one over stdio; stateless HTTP refuses that and is checked with
-`server/discover` and listen), a write elsewhere as `list_changed` only. Run by
+`resources/subscribe` on an older one over stdio; stateless HTTP refuses that; listen is checked
+on both transports with sessions opened by `server/discover`), a write elsewhere as `list_changed` only. Run by
 scripts/mcp-sdk-test.sh.
 """
 
@@ -199,6 +199,13 @@ async def over_stdio(binary: str, data_dir: str) -> None:
     async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=inbox) as session:
         await session.initialize()
         await exercise(session, "/sessions/py", inbox)
+    # The same over stdio on a 2026-07-28 session: subscriptions/listen.
+    params.args = ["mcp", "--user", "alice", "--session", "py2"]
+    inbox = Notifications()
+    async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=inbox) as session:
+        await session.discover()
+        check(session.protocol_version in MODERN_PROTOCOL_VERSIONS, session.protocol_version)
+        await subscriptions(session, "/sessions/py2", inbox)
 
 
 async def over_http(url: str, token: str) -> None:

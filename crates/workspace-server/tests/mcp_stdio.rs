@@ -288,6 +288,16 @@ fn stdio_subscription_hears_changes_from_another_process() {
     let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty());
     assert_eq!(updated_uris(&got), [watched], "{got:?}");
 
+    // An edit through the agent tool notifies too.
+    structured(&writer.call_tool(
+        30,
+        "edit_workspace_file",
+        json!({"path": "/notes/watched.md", "old_text": "v2", "new_text": "v2 edited"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty());
+    assert_eq!(updated_uris(&got), [watched], "{got:?}");
+    let _ = notifications(&watcher, Duration::from_millis(500), |_| false);
+
     // A file nobody subscribed to: created (the listing changes) but no `updated`.
     structured(&writer.call_tool(
         4,
