@@ -430,8 +430,9 @@ impl ServerHandler for McpServer {
             *task = Some(stop.clone());
             let uris = state.uris.clone();
             let notifier = PeerNotifier(context.peer.clone());
+            let workspaces = self.copilot.workspaces().clone();
             tokio::spawn(async move {
-                if let Err(err) = subscriptions::watch(feed, uris, true, &notifier, stop).await {
+                if let Err(err) = subscriptions::watch(&workspaces, feed, uris, true, &notifier, stop).await {
                     tracing::warn!(code = err.code, "resource subscription ended: {}", err.message);
                 }
             });
@@ -487,7 +488,7 @@ impl ServerHandler for McpServer {
         let stop = self.subscriptions.ended.child_token();
         tokio::select! {
             () = context.cancelled() => Ok(()),
-            watched = subscriptions::watch(feed, uris, list_changed, &notifier, stop) => {
+            watched = subscriptions::watch(self.copilot.workspaces(), feed, uris, list_changed, &notifier, stop) => {
                 watched.map_err(resource_error)
             }
         }

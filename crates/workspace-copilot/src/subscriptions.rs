@@ -7,9 +7,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use workspace_core::{Event, EventKind, FileId, FileRef, Subscription, UserId};
+use workspace_core::{Event, EventKind, FeedStart, FileId, FileRef, Subscription, UserId, Workspaces};
 
 use crate::error::ToolError;
 use crate::resources::parse_uri;
@@ -135,12 +136,18 @@ impl Drop for ListenSlot {
     }
 }
 
+/// How long a watch waits before reopening a feed that failed with a transient fault.
+const REOPEN_AFTER: Duration = Duration::from_secs(1);
+
 /// Follows `feed` (one workspace's change feed, opened before the subscription was
 /// acknowledged so nothing after it is missed) until `stop` is cancelled, the feed closes or
 /// `notifier` finds the receiver gone: each event touching a URI in `uris` sends `updated` for it,
 /// and each event that changes the listing sends `list_changed` when `list_changed` is set. The
-/// feed holds only the session's own workspace, so other users' changes never notify.
+/// feed holds only the session's own workspace, so other users' changes never notify. A transient
+/// fault (database unavailable) reopens the feed after its last event, so nothing is lost; any
+/// other fault ends the watch with it.
 pub async fn watch(
+    workspaces: &Workspaces,
     mut feed: Subscription,
     uris: SubscribedUris,
     list_changed: bool,
@@ -148,12 +155,29 @@ pub async fn watch(
     stop: CancellationToken,
 ) -> Result<(), ToolError> {
     loop {
-        let event = tokio::select! {
+        let next = tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            next = feed.next() => match next? {
-                Some(event) => event,
-                None => return Ok(()),
-            },
+            next = feed.next() => next,
+        };
+        let event = match next {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(()),
+            Err(err) if err.is_transient() => {
+                tracing::debug!(error = %err, "change feed of a resource subscription failed; reopening");
+                feed = loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(REOPEN_AFTER) => {}
+                    }
+                    match workspaces.subscribe(feed.workspace(), FeedStart::After(feed.cursor())).await {
+                        Ok(reopened) => break reopened,
+                        Err(err) if err.is_transient() => continue,
+                        Err(err) => return Err(err.into()),
+                    }
+                };
+                continue;
+            }
+            Err(err) => return Err(err.into()),
         };
         for uri in uris.touched_by(&event) {
             if !notifier.updated(uri).await {
