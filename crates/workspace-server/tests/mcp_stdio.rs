@@ -299,7 +299,7 @@ fn stdio_subscription_hears_changes_from_another_process() {
     let _ = notifications(&watcher, Duration::from_millis(500), |_| false);
 
     // A file nobody subscribed to: created (the listing changes) but no `updated`.
-    structured(&writer.call_tool(
+    let other = structured(&writer.call_tool(
         4,
         "write_workspace_file",
         json!({"filename": "other.md", "path": "/notes/", "content": "x"}),
@@ -307,6 +307,21 @@ fn stdio_subscription_hears_changes_from_another_process() {
     let got = notifications(&watcher, Duration::from_secs(10), |m| list_changes(m) > 0);
     assert!(list_changes(&got) >= 1, "list_changed on create: {got:?}");
     assert!(updated_uris(&got).is_empty(), "{got:?}");
+
+    // An id URI hears its file moved (and the move changes the listing).
+    let _ = notifications(&watcher, Duration::from_millis(500), |_| false);
+    let by_id = format!("workspace://{}", other["file"]["id"].as_str().unwrap());
+    watcher.send(&json!({"jsonrpc": "2.0", "id": 5, "method": "resources/subscribe", "params": {"uri": by_id}}));
+    assert_eq!(watcher.receive()["id"], 5);
+    structured(&writer.call_tool(
+        40,
+        "move_workspace_file",
+        json!({"path": "/notes/other.md", "new_path": "/notes/moved.md"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty() && list_changes(m) > 0);
+    assert_eq!(updated_uris(&got), [by_id.clone()], "{got:?}");
+    watcher.send(&json!({"jsonrpc": "2.0", "id": 6, "method": "resources/unsubscribe", "params": {"uri": by_id}}));
+    assert_eq!(watcher.receive()["id"], 6);
 
     // Another user's change to the same path notifies nothing (first drain what the writes above
     // may still have on the way).
