@@ -319,7 +319,7 @@ fn stdio_subscription_hears_changes_from_another_process() {
         json!({"path": "/notes/other.md", "new_path": "/notes/moved.md"}),
     ));
     let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty() && list_changes(m) > 0);
-    assert_eq!(updated_uris(&got), [by_id.clone()], "{got:?}");
+    assert_eq!(updated_uris(&got), std::slice::from_ref(&by_id), "{got:?}");
     watcher.send(&json!({"jsonrpc": "2.0", "id": 6, "method": "resources/unsubscribe", "params": {"uri": by_id}}));
     assert_eq!(watcher.receive()["id"], 6);
 
