@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The MCP server through the official MCP Python SDK (SPEC §15), over stdio and streamable HTTP:
 # tool listing with input and output schemas and annotations, every tool's structured output
-# validated against its outputSchema, resource links, resources list/templates/read
+# validated against its outputSchema, resource links, resources list/templates/read, and resource
+# subscriptions (resources/subscribe on stdio, subscriptions/listen on both)
 # (clients/mcp/sdk_test.py). The SDK and jsonschema are pinned in clients/mcp/requirements.txt
 # and installed once into a venv under ${WS_CACHE_DIR:-$HOME/.cache/workspace}.
 #

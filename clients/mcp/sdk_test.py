@@ -4,17 +4,29 @@ Checks, on each transport: the tool listing (every tool has an input and an outp
 annotations), structured output of every tool validated against its outputSchema (by the SDK, and
 again here with jsonschema, error results included), resource links in results, and resources:
 list (paged), templates, read by id and by path, and the error naming the slicing tool for a
-large file. Run by scripts/mcp-sdk-test.sh.
+large file; and subscriptions: a write to a subscribed path URI arrives as
+`notifications/resources/updated` (through `subscriptions/listen` on a 2026-07-28 session,
+`resources/subscribe` on an older one over stdio; stateless HTTP refuses that; listen is checked
+on both transports with sessions opened by `server/discover`), a write elsewhere as `list_changed` only. Run by
+scripts/mcp-sdk-test.sh.
 """
 
 import asyncio
 import os
 import sys
+import warnings
 
 import jsonschema
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+from mcp.client.subscriptions import listen
+from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+NOTIFY_TIMEOUT = 10.0
+# The legacy subscription calls are exercised on purpose (sessions opened with `initialize`).
+warnings.filterwarnings("ignore", message=r"resources/(un)?subscribe is removed")
 
 EXPECTED_TOOLS = {
     "list_workspace_files", "read_workspace_file", "write_workspace_file", "delete_workspace_file",
@@ -33,10 +45,64 @@ def check(condition, message):
         raise AssertionError(message)
 
 
-async def exercise(session: ClientSession, folder: str) -> None:
+class Notifications:
+    """The session's message_handler: resource notifications of a legacy session, in order."""
+
+    def __init__(self):
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def __call__(self, message) -> None:
+        message = getattr(message, "root", message)
+        method = getattr(message, "method", None)
+        if method == "notifications/resources/updated":
+            await self.queue.put(ResourceUpdated(uri=str(message.params.uri)))
+        elif method == "notifications/resources/list_changed":
+            await self.queue.put(ResourcesListChanged())
+
+
+async def await_events(next_event, want) -> list:
+    """Events until `want(events)` holds; fails after NOTIFY_TIMEOUT."""
+    events = []
+    async with asyncio.timeout(NOTIFY_TIMEOUT):
+        while not want(events):
+            events.append(await next_event())
+    return events
+
+
+async def subscriptions(session: ClientSession, folder: str, inbox: Notifications) -> None:
+    watched = f"workspace://{folder}/watched.md"
+    write = {"filename": "watched.md", "content": "v1"}
+    check(not (await session.call_tool("write_workspace_file", write)).is_error, "watched.md written")
+
+    def updated(events):
+        return [e.uri for e in events if isinstance(e, ResourceUpdated)]
+
+    async def changes(next_event):
+        overwrite = dict(write, content="v2", overwrite=True)
+        check(not (await session.call_tool("write_workspace_file", overwrite)).is_error, "overwrite")
+        events = await await_events(next_event, lambda ev: updated(ev))
+        check(updated(events) == [watched], f"updated for the subscribed uri: {events}")
+        other = {"filename": "unwatched.md", "content": "x"}
+        check(not (await session.call_tool("write_workspace_file", other)).is_error, "unwatched.md written")
+        events = await await_events(next_event, lambda ev: any(isinstance(e, ResourcesListChanged) for e in ev))
+        check(not updated(events), f"no updated for an unsubscribed uri: {events}")
+
+    if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        async with listen(session, resources_list_changed=True, resource_subscriptions=[watched]) as sub:
+            check(sub.honored.resource_subscriptions == [watched], f"honored: {sub.honored}")
+            await asyncio.sleep(0.3)  # the server opens the feed right after its acknowledgment
+            await changes(sub.__anext__)
+    else:
+        await session.subscribe_resource(watched)
+        await changes(inbox.queue.get)
+        await session.unsubscribe_resource(watched)
+
+
+async def exercise(session: ClientSession, folder: str, inbox: Notifications, stateless: bool = False) -> None:
     init = session.initialize_result
     check(init.capabilities.resources is not None, "resources capability declared")
-    check(init.capabilities.resources.subscribe is False, "subscriptions are declared off")
+    check(init.capabilities.resources.subscribe is True, "subscriptions are declared")
+    check(init.capabilities.resources.list_changed is True, "list_changed is declared")
 
     tools = {t.name: t for t in (await session.list_tools()).tools}
     check(set(tools) == EXPECTED_TOOLS, f"tool names: {sorted(tools)}")
@@ -114,24 +180,52 @@ async def exercise(session: ClientSession, folder: str) -> None:
     except Exception as err:  # McpError
         check("read_workspace_file" in str(err), f"the error names the slicing tool: {err}")
 
+    if not stateless:
+        await subscriptions(session, folder, inbox)
+        return
+    try:  # nothing outlives a stateless response to carry a legacy notification
+        await session.subscribe_resource(f"workspace://{folder}/notes/n.md")
+        raise AssertionError("resources/subscribe over stateless HTTP must be refused")
+    except Exception as err:  # McpError
+        check("subscriptions/listen" in str(err), f"the refusal points to subscriptions/listen: {err}")
+
 
 async def over_stdio(binary: str, data_dir: str) -> None:
     params = StdioServerParameters(
         command=binary, args=["mcp", "--user", "alice", "--session", "py"],
         env={"WS_DATA_DIR": data_dir, "RUST_LOG": "error", "PATH": os.environ.get("PATH", "")},
     )
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    inbox = Notifications()
+    async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=inbox) as session:
         await session.initialize()
-        await exercise(session, "/sessions/py")
+        await exercise(session, "/sessions/py", inbox)
+    # The same over stdio on a 2026-07-28 session: subscriptions/listen.
+    params.args = ["mcp", "--user", "alice", "--session", "py2"]
+    inbox = Notifications()
+    async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=inbox) as session:
+        await session.discover()
+        check(session.protocol_version in MODERN_PROTOCOL_VERSIONS, session.protocol_version)
+        await subscriptions(session, "/sessions/py2", inbox)
 
 
 async def over_http(url: str, token: str) -> None:
     client = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     async with client, streamable_http_client(f"{url}/mcp?session=web", http_client=client) as streams:
         read, write = streams[0], streams[1]
-        async with ClientSession(read, write) as session:
+        inbox = Notifications()
+        async with ClientSession(read, write, message_handler=inbox) as session:
             await session.initialize()
-            await exercise(session, "/sessions/web")
+            await exercise(session, "/sessions/web", inbox, stateless=True)
+    # A 2026-07-28 session (server/discover, no initialize): subscriptions/listen streams the
+    # notifications on its own response, which stateless HTTP can carry.
+    client = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    async with client, streamable_http_client(f"{url}/mcp?session=web2", http_client=client) as streams:
+        read, write = streams[0], streams[1]
+        inbox = Notifications()
+        async with ClientSession(read, write, message_handler=inbox) as session:
+            await session.discover()
+            check(session.protocol_version in MODERN_PROTOCOL_VERSIONS, session.protocol_version)
+            await subscriptions(session, "/sessions/web2", inbox)
 
 
 async def main() -> None:

@@ -5,6 +5,7 @@ pub mod error;
 pub mod mcp;
 pub mod registry;
 pub mod resources;
+pub mod subscriptions;
 pub mod text;
 pub mod tools;
 

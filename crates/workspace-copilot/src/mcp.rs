@@ -2,24 +2,27 @@
 //! stdio (one user and session per process) or streamable HTTP (the user set per request by the
 //! HTTP layer's authentication). Built on the official Rust SDK, `rmcp`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ResourcesCapability, ServerCapabilities,
-    ServerConfig, Tool as McpTool, ToolAnnotations,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam,
+    ResourcesCapability, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool as McpTool,
+    ToolAnnotations, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
-use workspace_core::{SessionId, UserId};
+use tokio_util::sync::CancellationToken;
+use workspace_core::{FeedStart, SessionId, Subscription, UserId};
 
 use crate::copilot::Copilot;
 use crate::error::ToolError;
 use crate::resources::{self, ID_TEMPLATE, PATH_TEMPLATE, ResourceBody};
+use crate::subscriptions::{self, ListenCounts, MAX_LISTENS_PER_USER, Notifier, SubscribedUris, Watched};
 
 /// Most resource links one tool result carries.
 const MAX_RESOURCE_LINKS: usize = 25;
@@ -54,22 +57,93 @@ enum Identity {
     PerRequest,
 }
 
-/// An MCP server over a [`Copilot`].
+/// An MCP server over a [`Copilot`]. One value serves one MCP session (clones share it).
 #[derive(Debug, Clone)]
 pub struct McpServer {
     copilot: Copilot,
     identity: Identity,
+    subscriptions: Arc<SessionSubscriptions>,
+    listens: ListenCounts,
+}
+
+/// The `resources/subscribe` state of one MCP session: the subscribed URIs and, while there is
+/// at least one, the token of the task that follows the workspace's change feed for them.
+/// Dropping it (the session ended and its handler with it) stops that task.
+#[derive(Debug, Default)]
+struct SessionSubscriptions {
+    uris: SubscribedUris,
+    task: Mutex<Option<CancellationToken>>,
+    ended: CancellationToken,
+}
+
+impl Drop for SessionSubscriptions {
+    fn drop(&mut self) {
+        self.ended.cancel();
+    }
+}
+
+/// Notifications to a legacy (`resources/subscribe`) session, through its peer.
+struct PeerNotifier(Peer<RoleServer>);
+
+impl Notifier for PeerNotifier {
+    async fn updated(&self, uri: String) -> bool {
+        self.0.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri)).await.is_ok()
+    }
+
+    async fn list_changed(&self) -> bool {
+        self.0.notify_resource_list_changed().await.is_ok()
+    }
+}
+
+/// Notifications on a `subscriptions/listen` stream, through its sink.
+struct SinkNotifier<'a>(&'a SubscriptionSink);
+
+impl Notifier for SinkNotifier<'_> {
+    async fn updated(&self, uri: String) -> bool {
+        self.0.notify_resource_updated(uri).await.is_ok()
+    }
+
+    async fn list_changed(&self) -> bool {
+        self.0.notify_resource_list_changed().await.is_ok()
+    }
 }
 
 impl McpServer {
     /// A server acting for one user in one session (the stdio transport).
     pub fn for_user(copilot: Copilot, user: UserId, session: SessionId) -> Self {
-        Self { copilot, identity: Identity::Fixed { user, session } }
+        Self {
+            copilot,
+            identity: Identity::Fixed { user, session },
+            subscriptions: Arc::default(),
+            listens: ListenCounts::default(),
+        }
     }
 
     /// A server that acts for whoever each HTTP request was authenticated as (see [`McpCaller`]).
     pub fn per_request(copilot: Copilot) -> Self {
-        Self { copilot, identity: Identity::PerRequest }
+        Self {
+            copilot,
+            identity: Identity::PerRequest,
+            subscriptions: Arc::default(),
+            listens: ListenCounts::default(),
+        }
+    }
+
+    /// The same server for another MCP session (no subscriptions shared).
+    fn for_new_session(&self) -> Self {
+        Self {
+            copilot: self.copilot.clone(),
+            identity: self.identity.clone(),
+            subscriptions: Arc::default(),
+            listens: self.listens.clone(),
+        }
+    }
+
+    /// The change feed of the caller's workspace from now on.
+    async fn feed(&self, user: &UserId) -> Result<Subscription, ErrorData> {
+        let workspaces = self.copilot.workspaces();
+        let workspace = workspaces.workspace_of(user).await.map_err(|e| resource_error(e.into()))?;
+        workspaces.subscribe(workspace, FeedStart::Now).await.map_err(|e| resource_error(e.into()))
     }
 
     /// The tools in MCP form.
@@ -236,10 +310,11 @@ fn to_mcp_result(result: Result<Value, ToolError>) -> CallToolResult {
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         let mut capabilities = ServerCapabilities::builder().enable_tools().enable_resources().build();
-        // Subscriptions wait for the change feed (SPEC §16): declared off until it exists.
+        // Subscriptions are fed by the change feed (SPEC §16): `resources/subscribe` on sessions
+        // of the legacy protocol, `subscriptions/listen` on 2026-07-28.
         let mut resources = ResourcesCapability::default();
-        resources.subscribe = Some(false);
-        resources.list_changed = Some(false);
+        resources.subscribe = Some(true);
+        resources.list_changed = Some(true);
         capabilities.resources = Some(resources);
         let mut info = ServerConfig::new(capabilities).with_instructions(INSTRUCTIONS);
         info.server_info =
@@ -324,6 +399,100 @@ impl ServerHandler for McpServer {
         };
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if matches!(self.identity, Identity::PerRequest) {
+            // Streamable HTTP is stateless here: nothing outlives the response to carry a
+            // notification. The 2026-07-28 protocol's `subscriptions/listen` streams them instead.
+            return Err(ErrorData::invalid_request(
+                "resources/subscribe needs a session; over streamable HTTP use subscriptions/listen \
+                 (protocol 2026-07-28), which streams the notifications on its own response",
+                None,
+            ));
+        }
+        let watched = Watched::parse(&request.uri).map_err(resource_error)?;
+        let (user, _) = self.caller(&context)?;
+        let state = &self.subscriptions;
+        // Open the feed before answering, so no change after the answer is missed.
+        let feed = if state.task.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
+            Some(self.feed(&user).await?)
+        } else {
+            None
+        };
+        state.uris.insert(request.uri, watched);
+        let mut task = state.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if let (None, Some(feed)) = (task.as_ref(), feed) {
+            let stop = state.ended.child_token();
+            *task = Some(stop.clone());
+            let uris = state.uris.clone();
+            let notifier = PeerNotifier(context.peer.clone());
+            let workspaces = self.copilot.workspaces().clone();
+            tokio::spawn(async move {
+                if let Err(err) = subscriptions::watch(&workspaces, feed, uris, true, &notifier, stop).await {
+                    tracing::warn!(code = err.code, "resource subscription ended: {}", err.message);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let state = &self.subscriptions;
+        state.uris.remove(&request.uri);
+        if state.uris.is_empty()
+            && let Some(stop) = state.task.lock().unwrap_or_else(PoisonError::into_inner).take()
+        {
+            stop.cancel();
+        }
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resources_list_changed = requested.resources_list_changed;
+        accepted.resource_subscriptions = requested
+            .resource_subscriptions
+            .as_ref()
+            .map(|uris| uris.iter().filter(|uri| Watched::parse(uri).is_ok()).cloned().collect());
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let (user, _) = self.caller(context.request_context())?;
+        let _slot = self.listens.acquire(&user).ok_or_else(|| {
+            ErrorData::invalid_request(
+                format!(
+                    "this user already has {MAX_LISTENS_PER_USER} subscriptions/listen streams open; close one \
+                     (one stream can carry many resource URIs)"
+                ),
+                None,
+            )
+        })?;
+        let uris = SubscribedUris::default();
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            if let Ok(watched) = Watched::parse(uri) {
+                uris.insert(uri.clone(), watched);
+            }
+        }
+        let list_changed = context.accepted().resources_list_changed == Some(true);
+        let feed = self.feed(&user).await?;
+        let notifier = SinkNotifier(context.sink());
+        let stop = self.subscriptions.ended.child_token();
+        tokio::select! {
+            () = context.cancelled() => Ok(()),
+            watched = subscriptions::watch(self.copilot.workspaces(), feed, uris, list_changed, &notifier, stop) => {
+                watched.map_err(resource_error)
+            }
+        }
+    }
 }
 
 /// A resource failure as a JSON-RPC error: unknown files are "resource not found", the rest
@@ -386,7 +555,7 @@ pub fn http_service(
         config.with_allowed_hosts(options.allowed_hosts)
     };
     let server = McpServer::per_request(copilot);
-    StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config)
+    StreamableHttpService::new(move || Ok(server.for_new_session()), Arc::new(LocalSessionManager::default()), config)
 }
 
 #[cfg(test)]

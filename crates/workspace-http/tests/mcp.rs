@@ -1,11 +1,15 @@
 //! The MCP endpoint at `/mcp` over real HTTP: bearer-token authentication (401 without a valid
 //! token), then a streamable-HTTP session of `initialize`, `tools/list` and `tools/call` whose
-//! files are the same ones the REST API serves.
+//! files are the same ones the REST API serves; resource subscriptions (`subscriptions/listen`)
+//! that hear of changes made through the REST API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{AUDIENCE, SECRET, api_config, install_crypto, serve};
+use std::time::Duration;
+
+use common::{AUDIENCE, Part, SECRET, api_config, install_crypto, multipart, serve};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use workspace_copilot::Copilot;
 use workspace_core::{Limits, UserId};
@@ -80,6 +84,112 @@ impl Mcp {
         let message = self.rpc(user, path, id, "tools/call", json!({"name": name, "arguments": arguments})).await;
         message["result"].clone()
     }
+}
+
+impl Mcp {
+    /// Opens a `subscriptions/listen` stream (protocol 2026-07-28) as `user` for `uri` and
+    /// `list_changed`.
+    async fn listen(&self, user: &str, uri: &str) -> Messages {
+        let listen = json!({
+            "jsonrpc": "2.0",
+            "id": 10,
+            "method": "subscriptions/listen",
+            "params": {
+                "notifications": {"resourcesListChanged": true, "resourceSubscriptions": [uri]},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientInfo": {"name": "http-test", "version": "1"},
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }
+            }
+        });
+        let response = self
+            .post("/mcp", &listen)
+            .bearer_auth(self.token(user))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .send()
+            .await
+            .unwrap();
+        Messages::new(response).await
+    }
+
+    /// Uploads `body` to `path` through the REST API as `user` (overwriting).
+    async fn upload(&self, user: &str, path: &str, body: &[u8]) {
+        let (content_type, body) =
+            multipart(&[Part::text("path", path), Part::text("overwrite", "true"), Part::file("f.txt", body)]);
+        let response = self
+            .client
+            .post(format!("{}/api/workspace/files", self.base))
+            .bearer_auth(self.token(user))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+}
+
+/// The JSON-RPC messages of an SSE response, one `data:` frame at a time.
+struct Messages {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl Messages {
+    async fn new(response: reqwest::Response) -> Self {
+        if response.status() != 200 {
+            panic!("{}: {}", response.status(), response.text().await.unwrap());
+        }
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        Self { body: response.bytes_stream().boxed(), buffer: String::new() }
+    }
+
+    /// The next message within `within`, or None.
+    async fn next(&mut self, within: Duration) -> Option<Value> {
+        tokio::time::timeout(within, async {
+            loop {
+                while let Some(end) = self.buffer.find("\n\n") {
+                    let raw: String = self.buffer.drain(..end + 2).collect();
+                    let data: String =
+                        raw.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+                    if !data.trim().is_empty() {
+                        return serde_json::from_str::<Value>(&data).unwrap();
+                    }
+                }
+                let chunk = self.body.next().await.expect("the stream stays open").unwrap();
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .ok()
+    }
+
+    /// The messages within `window`, stopping early once `until` holds.
+    async fn collect(&mut self, window: Duration, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + window;
+        let mut got = Vec::new();
+        while !until(&got) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(message) = self.next(left).await else { break };
+            got.push(message);
+        }
+        got
+    }
+}
+
+fn updated_uris(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/resources/updated")
+        .map(|m| m["params"]["uri"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn list_changes(messages: &[Value]) -> usize {
+    messages.iter().filter(|m| m["method"] == "notifications/resources/list_changed").count()
 }
 
 fn initialize_params() -> Value {
@@ -157,7 +267,7 @@ async fn mcp_session_over_streamable_http(env: TestEnv) {
         assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{}", tool["name"]);
         assert!(tool["description"].as_str().unwrap().len() > 50);
     }
-    assert_eq!(init["result"]["capabilities"]["resources"]["subscribe"], false);
+    assert_eq!(init["result"]["capabilities"]["resources"]["subscribe"], true);
 
     let written = mcp
         .call_tool(
@@ -226,4 +336,66 @@ async fn mcp_session_over_streamable_http(env: TestEnv) {
     assert!(unknown["error"]["code"].is_i64(), "{unknown}");
 }
 
-db_tests!(mcp_requires_a_valid_token, mcp_session_over_streamable_http);
+/// SPEC §15: over stateless streamable HTTP a `subscriptions/listen` request (protocol
+/// 2026-07-28) streams `notifications/resources/updated` for its URIs and `list_changed` when
+/// files are created, for changes made through the REST API; other URIs and other users' changes
+/// notify nothing. The legacy `resources/subscribe` is refused here with a pointer to listen.
+async fn mcp_subscriptions_hear_rest_changes(env: TestEnv) {
+    let mcp = Mcp::start(env).await;
+    let init = mcp.rpc("alice", "/mcp", 1, "initialize", initialize_params()).await;
+    assert_eq!(init["result"]["capabilities"]["resources"]["subscribe"], true, "{init}");
+    assert_eq!(init["result"]["capabilities"]["resources"]["listChanged"], true, "{init}");
+    let legacy = mcp.rpc("alice", "/mcp", 2, "resources/subscribe", json!({"uri": "workspace:///a.txt"})).await;
+    assert!(legacy["error"]["message"].as_str().unwrap().contains("subscriptions/listen"), "{legacy}");
+
+    mcp.upload("alice", "/notes/watched.txt", b"v1").await;
+    let watched = "workspace:///notes/watched.txt";
+    let mut stream = mcp.listen("alice", watched).await;
+    let ack = stream.next(Duration::from_secs(10)).await.expect("an acknowledgment");
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "{ack}");
+    assert_eq!(ack["params"]["notifications"]["resourceSubscriptions"], json!([watched]), "{ack}");
+    // The feed opens right after the acknowledgment: let it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    mcp.upload("alice", "/notes/watched.txt", b"v2").await;
+    let got = stream.collect(Duration::from_secs(10), |m| !updated_uris(m).is_empty()).await;
+    assert_eq!(updated_uris(&got), [watched], "{got:?}");
+
+    mcp.upload("alice", "/notes/other.txt", b"x").await;
+    let got = stream.collect(Duration::from_secs(10), |m| list_changes(m) > 0).await;
+    assert!(list_changes(&got) >= 1, "list_changed on create: {got:?}");
+    assert!(updated_uris(&got).is_empty(), "{got:?}");
+
+    let _ = stream.collect(Duration::from_millis(500), |_| false).await;
+    mcp.upload("bob", "/notes/watched.txt", b"bob's").await;
+    let got = stream.collect(Duration::from_secs(2), |_| false).await;
+    assert!(got.is_empty(), "another user's change: {got:?}");
+    drop(stream);
+
+    // Streams are bounded per user, and a client that goes away frees its place.
+    for round in 0..3 * workspace_copilot::subscriptions::MAX_LISTENS_PER_USER {
+        let mut stream = mcp.listen("alice", watched).await;
+        let ack = stream.next(Duration::from_secs(10)).await.unwrap_or_else(|| panic!("ack in round {round}"));
+        assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "round {round}: {ack}");
+    }
+    let open: Vec<Messages> = {
+        let mut open = Vec::new();
+        for _ in 0..workspace_copilot::subscriptions::MAX_LISTENS_PER_USER {
+            let mut stream = mcp.listen("alice", watched).await;
+            stream.next(Duration::from_secs(10)).await.expect("an acknowledgment");
+            open.push(stream);
+        }
+        open
+    };
+    let mut refused = mcp.listen("alice", watched).await;
+    // rmcp acknowledges before the handler runs; the refusal is the response that follows.
+    let answer = refused
+        .collect(Duration::from_secs(10), |m| m.iter().any(|m| m.get("id").is_some()))
+        .await
+        .pop()
+        .expect("an answer");
+    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("streams open")), "{answer}");
+    drop(open);
+}
+
+db_tests!(mcp_requires_a_valid_token, mcp_session_over_streamable_http, mcp_subscriptions_hear_rest_changes);

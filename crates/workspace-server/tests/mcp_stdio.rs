@@ -21,8 +21,12 @@ struct McpProcess {
 
 impl McpProcess {
     fn start(data_dir: &Path, session: &str) -> Self {
+        Self::start_as(data_dir, "alice", session)
+    }
+
+    fn start_as(data_dir: &Path, user: &str, session: &str) -> Self {
         let mut child = Command::new(BIN)
-            .args(["mcp", "--user", "alice", "--session", session])
+            .args(["mcp", "--user", user, "--session", session])
             .current_dir(data_dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -60,6 +64,12 @@ impl McpProcess {
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
         assert_eq!(message["jsonrpc"], "2.0", "{message}");
         message
+    }
+
+    /// The next message within `timeout`, if any.
+    fn receive_within(&self, timeout: Duration) -> Option<Value> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}")))
     }
 
     fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
@@ -157,7 +167,8 @@ fn stdio_transcript_initialize_list_write_read() {
         assert_eq!(tool["inputSchema"]["type"], "object");
         assert_eq!(tool["outputSchema"]["type"], "object");
     }
-    assert_eq!(result["capabilities"]["resources"]["subscribe"], false, "{init}");
+    assert_eq!(result["capabilities"]["resources"]["subscribe"], true, "{init}");
+    assert_eq!(result["capabilities"]["resources"]["listChanged"], true, "{init}");
     let run_block = tools.iter().find(|t| t["name"] == "run_block").unwrap();
     assert!(run_block["description"].as_str().unwrap().contains("qr_code"), "the server registers the example blocks");
 
@@ -218,4 +229,129 @@ fn mcp_refuses_an_invalid_session() {
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "errors never go to stdout");
     assert!(String::from_utf8_lossy(&output.stderr).contains("session"));
+}
+
+/// The notifications that arrive within `window`, stopping early once `until` has one.
+fn notifications(mcp: &McpProcess, window: Duration, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + window;
+    let mut got = Vec::new();
+    while !until(&got) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Some(message) = mcp.receive_within(left) else { break };
+        assert!(message.get("id").is_none(), "no response was pending: {message}");
+        got.push(message);
+    }
+    got
+}
+
+fn updated_uris(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/resources/updated")
+        .map(|m| m["params"]["uri"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn list_changes(messages: &[Value]) -> usize {
+    messages.iter().filter(|m| m["method"] == "notifications/resources/list_changed").count()
+}
+
+/// SPEC §15/§16: a stdio session subscribed to a path URI hears of changes another process makes
+/// to the same SQLite file (the feed's counter check), within seconds; a URI it did not subscribe
+/// to and another user's changes give no `updated`; creates give `list_changed`; after
+/// `resources/unsubscribe` nothing arrives.
+#[test]
+fn stdio_subscription_hears_changes_from_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = McpProcess::start(dir.path(), "w");
+    writer.initialize();
+    structured(&writer.call_tool(
+        2,
+        "write_workspace_file",
+        json!({"filename": "watched.md", "path": "/notes/", "content": "v1"}),
+    ));
+
+    let mut watcher = McpProcess::start(dir.path(), "s");
+    watcher.initialize();
+    let watched = "workspace:///notes/watched.md";
+    let subscribed = watcher.request(2, "resources/subscribe", json!({"uri": watched}));
+    assert!(subscribed.get("error").is_none(), "{subscribed}");
+    let bad = watcher.request(3, "resources/subscribe", json!({"uri": "file:///etc/passwd"}));
+    assert!(bad.get("error").is_some(), "{bad}");
+
+    // Another process overwrites the subscribed file.
+    structured(&writer.call_tool(
+        3,
+        "write_workspace_file",
+        json!({"filename": "watched.md", "path": "/notes/", "content": "v2", "overwrite": true}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty());
+    assert_eq!(updated_uris(&got), [watched], "{got:?}");
+
+    // An edit through the agent tool notifies too.
+    structured(&writer.call_tool(
+        30,
+        "edit_workspace_file",
+        json!({"path": "/notes/watched.md", "old_text": "v2", "new_text": "v2 edited"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty());
+    assert_eq!(updated_uris(&got), [watched], "{got:?}");
+    let _ = notifications(&watcher, Duration::from_millis(500), |_| false);
+
+    // A file nobody subscribed to: created (the listing changes) but no `updated`.
+    let other = structured(&writer.call_tool(
+        4,
+        "write_workspace_file",
+        json!({"filename": "other.md", "path": "/notes/", "content": "x"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| list_changes(m) > 0);
+    assert!(list_changes(&got) >= 1, "list_changed on create: {got:?}");
+    assert!(updated_uris(&got).is_empty(), "{got:?}");
+
+    // An id URI hears its file moved (and the move changes the listing).
+    let _ = notifications(&watcher, Duration::from_millis(500), |_| false);
+    let by_id = format!("workspace://{}", other["file"]["id"].as_str().unwrap());
+    watcher.send(&json!({"jsonrpc": "2.0", "id": 5, "method": "resources/subscribe", "params": {"uri": by_id}}));
+    assert_eq!(watcher.receive()["id"], 5);
+    structured(&writer.call_tool(
+        40,
+        "move_workspace_file",
+        json!({"path": "/notes/other.md", "new_path": "/notes/moved.md"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty() && list_changes(m) > 0);
+    assert_eq!(updated_uris(&got), std::slice::from_ref(&by_id), "{got:?}");
+    watcher.send(&json!({"jsonrpc": "2.0", "id": 6, "method": "resources/unsubscribe", "params": {"uri": by_id}}));
+    assert_eq!(watcher.receive()["id"], 6);
+
+    // Another user's change to the same path notifies nothing (first drain what the writes above
+    // may still have on the way).
+    let _ = notifications(&watcher, Duration::from_secs(1), |_| false);
+    let mut bob = McpProcess::start_as(dir.path(), "bob", "s");
+    bob.initialize();
+    structured(&bob.call_tool(
+        2,
+        "write_workspace_file",
+        json!({"filename": "watched.md", "path": "/notes/", "content": "bob's"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(2), |_| false);
+    assert!(got.is_empty(), "another user's change: {got:?}");
+    bob.finish();
+
+    // Deleting the subscribed file notifies; after unsubscribing nothing does.
+    structured(&writer.call_tool(5, "delete_workspace_file", json!({"path": "/notes/watched.md"})));
+    let got = notifications(&watcher, Duration::from_secs(10), |m| !updated_uris(m).is_empty());
+    assert_eq!(updated_uris(&got), [watched], "{got:?}");
+    let _ = notifications(&watcher, Duration::from_millis(500), |_| false);
+    watcher.send(&json!({"jsonrpc": "2.0", "id": 4, "method": "resources/unsubscribe", "params": {"uri": watched}}));
+    let answer = watcher.receive();
+    assert_eq!(answer["id"], 4, "{answer}");
+    structured(&writer.call_tool(
+        6,
+        "write_workspace_file",
+        json!({"filename": "watched.md", "path": "/notes/", "content": "v3"}),
+    ));
+    let got = notifications(&watcher, Duration::from_secs(2), |_| false);
+    assert!(got.is_empty(), "after unsubscribe: {got:?}");
+    writer.finish();
+    watcher.finish();
 }
