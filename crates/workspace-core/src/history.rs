@@ -145,14 +145,7 @@ impl WorkspaceManager {
                 needed: size.saturating_sub(rows::size(&current)),
             });
         }
-        file::Entity::update_many()
-            .col_expr(file::Column::IsCurrent, Expr::value(false))
-            .col_expr(file::Column::HistorySince, Expr::value(tx.now))
-            .col_expr(file::Column::UpdatedAt, Expr::value(tx.now))
-            .filter(file::Column::Id.eq(current.id))
-            .exec(tx.conn())
-            .await?;
-        tx.counters.became_history(rows::size(&current));
+        tx.supersede(&current).await?;
         let restored = file::Model {
             id: uuid::Uuid::new_v4(),
             path: current.path.clone(),

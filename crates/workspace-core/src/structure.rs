@@ -101,14 +101,7 @@ impl WorkspaceManager {
         let id = uuid::Uuid::new_v4();
         let (chain_id, version) = match &current {
             Some(old) => {
-                file::Entity::update_many()
-                    .col_expr(file::Column::IsCurrent, Expr::value(false))
-                    .col_expr(file::Column::HistorySince, Expr::value(tx.now))
-                    .col_expr(file::Column::UpdatedAt, Expr::value(tx.now))
-                    .filter(file::Column::Id.eq(old.id))
-                    .exec(tx.conn())
-                    .await?;
-                tx.counters.became_history(replaced);
+                tx.supersede(old).await?;
                 (old.chain_id, old.version + 1)
             }
             None => (id, 1),

@@ -104,6 +104,21 @@ pub(crate) struct WriteTxn {
 }
 
 impl WriteTxn {
+    /// Makes the current row `current` history (a newer version replaces it, or it is restored
+    /// over): it stops being current, its history time starts now, and the counters move its
+    /// bytes from live to history.
+    pub(crate) async fn supersede(&mut self, current: &file::Model) -> Result<()> {
+        file::Entity::update_many()
+            .col_expr(file::Column::IsCurrent, Expr::value(false))
+            .col_expr(file::Column::HistorySince, Expr::value(self.now))
+            .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
+            .filter(file::Column::Id.eq(current.id))
+            .exec(self.conn())
+            .await?;
+        self.counters.became_history(crate::rows::size(current));
+        Ok(())
+    }
+
     /// Begins a change of `workspace`, holding its lock until commit or drop.
     pub async fn begin(db: &Db, workspace: WorkspaceId) -> Result<Self> {
         let txn = db.begin_write().await?;
