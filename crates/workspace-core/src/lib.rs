@@ -19,6 +19,7 @@ mod meter;
 pub mod mime;
 pub mod model;
 pub mod path;
+pub mod previews;
 mod rows;
 pub mod storage;
 mod structure;
@@ -41,6 +42,7 @@ pub use model::{
     Precondition, RestoreOptions, Settings, SortKey, SortOrder, TrashEntry, TrashPage, Usage, VersionInfo,
 };
 pub use path::{PathError, PathPrefix, WorkspacePath};
+pub use previews::{Thumbnail, ThumbnailSize};
 pub use storage::{
     BlobKey, BodyStream, ByteRange, ByteStream, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta, ObjectStream, Storage,
     WorkspaceStorageBackend,
