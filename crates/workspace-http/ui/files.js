@@ -121,7 +121,9 @@ function folderLink(path, label, { current = false, count } = {}) {
   return h('a', { href: filesHash(path), 'aria-current': current ? 'page' : false, class: 'tree-link', title: path },
     h('span', { class: 'folder-icon', 'aria-hidden': 'true' }),
     h('span', { class: 'tree-name', text: label }),
-    count !== undefined ? h('span', { class: 'count', text: String(count), 'aria-label': plural(count, 'file') }) : null);
+    count !== undefined
+      ? h('span', { class: 'count' }, String(count), h('span', { class: 'visually-hidden', text: count === 1 ? ' file' : ' files' }))
+      : null);
 }
 
 /** The tree: the root, and the sub-folders of each ancestor of the current folder, nested. */

@@ -103,7 +103,8 @@ function parseTable(lines, start, ctx, out) {
     body.append(h('tr', {}, header.map((_, col) => cell('td', cells[col] ?? '', col))));
     i += 1;
   }
-  out.push(h('div', { class: 'md-table' }, h('table', {}, h('thead', {}, head), body)));
+  // The wrapper scrolls a wide table sideways; it takes focus so the keyboard can scroll it too.
+  out.push(h('div', { class: 'md-table', tabindex: '0' }, h('table', {}, h('thead', {}, head), body)));
   return i;
 }
 
