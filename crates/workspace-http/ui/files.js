@@ -143,6 +143,7 @@ async function renderTree() {
   levels.forEach((folders, depth) => {
     if (!folders.length) return;
     const list = h('ul');
+    parent.append(list);
     for (const folder of folders) {
       const item = h('li', {}, folderLink(folder.path, baseName(folder.path), {
         current: folder.path === state.folder, count: folder.file_count,
@@ -150,8 +151,6 @@ async function renderTree() {
       list.append(item);
       if (folder.path === chain[depth + 1]) parent = item;
     }
-    const holder = parent;
-    holder.append(list);
   });
 }
 
