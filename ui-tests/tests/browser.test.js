@@ -125,7 +125,8 @@ describe('file browser (desktop)', () => {
     assert.match(await empty.textContent(), /The folder \/nothing-here is empty\./);
     await noViolations('23-empty-folder-desktop');
 
-    await page.route('**/api/workspace/files?*', (route) => route.fulfill({
+    const listing = (url) => url.pathname === '/api/workspace/files';
+    await page.route(listing, (route) => route.fulfill({
       status: 503, contentType: 'application/json', headers: { 'Retry-After': '1' },
       body: JSON.stringify({ error: 'unavailable', message: 'the database did not answer in time' }),
     }));
@@ -135,7 +136,7 @@ describe('file browser (desktop)', () => {
     assert.doesNotMatch(await empty.textContent(), /No files|empty/);
     assert.equal(await page.locator('#file-list .item').count(), 0);
     await noViolations('24-list-error-desktop');
-    await page.unroute('**/api/workspace/files?*');
+    await page.unroute(listing);
     await page.getByRole('button', { name: 'Try again' }).click();
     await waitForCount(25);
     assert.equal(await empty.isVisible(), false);

@@ -229,7 +229,7 @@ function relativeFolder(file) {
 function fileItem(file) {
   const thumb = h('button', { type: 'button', class: 'thumb', tabindex: '-1', 'aria-hidden': 'true', onClick: () => openDetails(file) },
     h('span', { class: 'type-badge', text: typeLabel(file) }));
-  if (state.view === 'grid' && isImage(file)) loadThumbnail(thumb, file);
+  if (isImage(file)) loadThumbnail(thumb, file, state.view === 'grid');
   const where = relativeFolder(file);
   return h('li', { class: 'item file', dataset: { id: file.id } },
     checkbox(`Select ${file.name}`, state.selected.has(file.id), (on) => select(file, on)),
@@ -245,12 +245,15 @@ function fileItem(file) {
       h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${file.name}`, onClick: () => remove(file) }, 'Delete')));
 }
 
-/** A grid thumbnail: the thumbnail route when the server has it, else small images whole. */
-async function loadThumbnail(holder, file) {
+/**
+ * An image's thumbnail: from the thumbnail route when the server has it (in both layouts), else,
+ * in the grid only, small images whole through a signed download link.
+ */
+async function loadThumbnail(holder, file, grid) {
   try {
     let src;
-    if (await api.hasThumbnails()) src = await api.thumbnailUrl(file.id, 256);
-    else if (file.size_bytes <= INLINE_THUMB_MAX) src = await api.signedUrl(file.id, { disposition: 'inline' });
+    if (await api.hasThumbnails()) src = await api.thumbnailUrl(file.id, grid ? 256 : 96);
+    else if (grid && file.size_bytes <= INLINE_THUMB_MAX) src = await api.signedUrl(file.id, { disposition: 'inline' });
     else return;
     const img = h('img', { src, alt: '', loading: 'lazy', decoding: 'async' });
     img.addEventListener('load', () => holder.classList.add('has-image'), { once: true });
