@@ -115,12 +115,12 @@ describe('web UI on a phone (390×844)', () => {
   });
 
   it('(5) shows the trash and the chat on a phone', async () => {
-    await page.getByRole('link', { name: 'Trash' }).click();
+    await page.getByRole('link', { name: 'Trash', exact: true }).click();
     await page.locator('#trash-list .item', { hasText: 'notes.md' }).waitFor();
     await inViewport(page.getByRole('button', { name: 'Restore notes.md' }), 'Restore');
     await fits('49-trash-phone');
 
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.getByLabel(/Transcript/).fill([
       `Here is the forecast: ![forecast](workspace://${imageId})`,
       '',

@@ -130,7 +130,7 @@ describe('workspace web UI', () => {
   });
 
   it('renders a chat transcript: the referenced image loads with the badge, markdown stays safe', async () => {
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.locator('#view-chat').waitFor({ state: 'visible' });
     const transcript = [
       { role: 'user', content: 'Draw me a **cat**, please.' },
@@ -183,7 +183,7 @@ describe('workspace web UI', () => {
   });
 
   it('shows a clear message when an upload conflicts with an existing file (409)', async () => {
-    await page.getByRole('link', { name: 'Files' }).click();
+    await page.getByRole('link', { name: 'Files', exact: true }).click();
     await page.locator('#view-files').waitFor({ state: 'visible' });
     await page.locator('#listing[aria-busy="false"]').waitFor();
     await chooseFiles(page, { name: 'cat.png', mimeType: 'image/png', buffer: makePng(8, 8) });
@@ -212,7 +212,7 @@ describe('workspace web UI', () => {
     await page.getByText('Deleted cat.png.').waitFor();
     await row.waitFor({ state: 'detached' });
 
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.waitForFunction(() => document.querySelectorAll('#chat-log .ws-missing').length === 3);
     assert.equal(await page.locator('#chat-log .ws-image img').count(), 0);
     const placeholders = await page.locator('#chat-log .ws-missing').allTextContents();
@@ -222,7 +222,7 @@ describe('workspace web UI', () => {
   });
 
   it('shows a hostile file name as text and runs nothing', async () => {
-    await page.getByRole('link', { name: 'Files' }).click();
+    await page.getByRole('link', { name: 'Files', exact: true }).click();
     await chooseFiles(page, { name: HOSTILE, mimeType: 'image/png', buffer: makePng(16, 16) });
     await page.locator('.upload-item[data-state="done"]', { hasText: HOSTILE }).waitFor();
     const row = page.locator('#file-list .item.file', { hasText: HOSTILE });

@@ -15,7 +15,7 @@ function status(message, kind) {
 function entry(file) {
   const restore = h('button', { type: 'button', class: 'small', 'aria-label': `Restore ${file.name}` }, 'Restore');
   restore.addEventListener('click', () => restoreEntry(file));
-  const purge = h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${file.name} forever` }, 'Delete forever');
+  const purge = h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete forever ${file.name}` }, 'Delete forever');
   purge.addEventListener('click', () => purgeEntry(file));
   return h('li', { class: 'item file trashed', dataset: { id: file.id } },
     h('span', { class: 'thumb', 'aria-hidden': 'true' }, h('span', { class: 'type-badge', text: (file.name.split('.').pop() || 'file').slice(0, 4).toUpperCase() })),
