@@ -111,6 +111,27 @@ describe('file browser (desktop)', () => {
     await waitForCount(10);
     assert.deepEqual((await listedNames(page)).sort(), Array.from({ length: 10 }, (_, i) => `file-1${i}.txt`));
 
+    // A name search examines a bounded window per request, so the server may answer a short or
+    // empty page with a cursor: the UI keeps reading instead of saying "no match".
+    const searches = [];
+    const search = (url) => url.pathname === '/api/workspace/files' && url.searchParams.get('q') === 'file-1';
+    await page.route(search, (route) => {
+      const url = new URL(route.request().url());
+      searches.push(url.searchParams.get('cursor'));
+      if (!url.searchParams.has('cursor')) {
+        return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ files: [], next_cursor: 'window-1' }) });
+      }
+      url.searchParams.delete('cursor');
+      return route.continue({ url: url.toString() });
+    });
+    await page.goto(`${server.base}/#/files`);
+    await waitForCount(25);
+    await page.goto(`${server.base}/#/files?q=file-1`);
+    await waitForCount(10);
+    assert.deepEqual(searches, [null, 'window-1']);
+    assert.equal(await page.locator('#files-empty').isVisible(), false);
+    await page.unroute(search);
+
     await page.getByLabel('Name contains').fill('no-such-name');
     await page.getByLabel('Name contains').press('Enter');
     const empty = page.locator('#files-empty');
@@ -187,8 +208,10 @@ describe('file browser (desktop)', () => {
       return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
     });
     const src = await page.locator('#file-list .thumb img').first().getAttribute('src');
-    const thumbnails = await page.evaluate(async () => (await import('/ui/api.js')).hasThumbnails());
-    assert.match(src, thumbnails ? /\/thumbnail\?w=.*&sig=.*&size=256$/ : /\/download\?w=.*&sig=/);
+    assert.match(src, /\/thumbnail\?w=.*&sig=.*&size=256$/);
+    // Thumbnails fit the asked size and are never scaled up: the 64×48 and 48×64 images keep theirs.
+    const sizes = await page.locator('#file-list .thumb img').evaluateAll((imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
+    assert.deepEqual(sizes.sort(), ['48x64', '64x48']);
     await noViolations('25-files-grid-desktop');
     await page.reload();
     await page.locator('#file-list[data-view="grid"]').waitFor();

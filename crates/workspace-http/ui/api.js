@@ -97,12 +97,28 @@ export const SORTS = {
  * One page of files under `pathPrefix` (the whole workspace when empty), at any depth, in the
  * order of `sort` (`key:order`, default newest first), whose names contain `q`.
  */
-export function listFiles({ pathPrefix, q, sort = 'created_at:desc', limit, cursor } = {}) {
+export async function listFiles({ pathPrefix, q, sort = 'created_at:desc', limit = 50, cursor } = {}) {
   const [key, order] = sort.split(':');
-  return json('GET', '/files', {
-    query: { path_prefix: pathPrefix || '/', include_all_sessions: 'true', sort: key, order, q, limit, cursor },
+  const page = (want, after) => json('GET', '/files', {
+    query: { path_prefix: pathPrefix || '/', include_all_sessions: 'true', sort: key, order, q, limit: want, cursor: after },
   });
+  const first = await page(limit, cursor);
+  if (!q) return first;
+  // A name search examines a bounded window of the listing per request (SPEC §18 at 100 000
+  // files), so a page may come back short, even empty, with a cursor: keep reading until the page
+  // is full or the listing ends (bounded, so a rare name in a huge workspace still answers).
+  const files = [...first.files];
+  let next = first.next_cursor;
+  for (let i = 0; i < SEARCH_FOLLOW_MAX && next && files.length < limit; i += 1) {
+    const more = await page(limit - files.length, next);
+    files.push(...more.files);
+    next = more.next_cursor;
+  }
+  return { ...first, files, next_cursor: next };
 }
+
+/** Most extra requests one search page makes to fill itself (each examines up to 2 000 files). */
+const SEARCH_FOLLOW_MAX = 60;
 
 /** The immediate children of a folder: `{files, folders: [{path, file_count, size_bytes}], next_cursor}`. */
 export function listChildren({ pathPrefix, limit = 1000, cursor } = {}) {
@@ -142,19 +158,6 @@ export const createLink = (id, expiresIn = 600) => json('POST', fileUrl(id, '/li
 export async function signedUrl(id, { disposition, expiresIn = 600 } = {}) {
   const link = await createLink(id, expiresIn);
   return disposition ? `${link.url}&disposition=${encodeURIComponent(disposition)}` : link.url;
-}
-
-let thumbnails = null;
-
-/** Whether this server has the thumbnail route (SPEC §17), read once from its OpenAPI document. */
-export function hasThumbnails() {
-  if (!thumbnails) {
-    thumbnails = fetch('/api/openapi.json', { credentials: 'omit' })
-      .then((r) => (r.ok ? r.json() : {}))
-      .then((doc) => Boolean(doc?.paths?.['/api/workspace/files/{id}/thumbnail']))
-      .catch(() => false);
-  }
-  return thumbnails;
 }
 
 /** A signed thumbnail URL (a signed download link's query on the thumbnail route), `size` px. */

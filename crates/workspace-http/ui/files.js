@@ -10,8 +10,6 @@ import { $, clear, confirmDialog, formatBytes, formatDate, h, setStatus } from '
 const TEXT_TYPES = /^(text\/|application\/(json|xml|x-ndjson|yaml|x-yaml|toml|javascript)$)/;
 const SORT_KEY = 'workspace.sort';
 const VIEW_KEY = 'workspace.view';
-/** Images up to this size load whole in the grid when the server has no thumbnail route. */
-const INLINE_THUMB_MAX = 2 * 1024 * 1024;
 
 const state = {
   folder: '/',
@@ -245,16 +243,10 @@ function fileItem(file) {
       h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${file.name}`, onClick: () => remove(file) }, 'Delete')));
 }
 
-/**
- * An image's thumbnail: from the thumbnail route when the server has it (in both layouts), else,
- * in the grid only, small images whole through a signed download link.
- */
+/** An image's thumbnail (SPEC §17), in both layouts, through a signed link so `<img>` can load it. */
 async function loadThumbnail(holder, file, grid) {
   try {
-    let src;
-    if (await api.hasThumbnails()) src = await api.thumbnailUrl(file.id, grid ? 256 : 96);
-    else if (grid && file.size_bytes <= INLINE_THUMB_MAX) src = await api.signedUrl(file.id, { disposition: 'inline' });
-    else return;
+    const src = await api.thumbnailUrl(file.id, grid ? 256 : 96);
     const img = h('img', { src, alt: '', loading: 'lazy', decoding: 'async' });
     img.addEventListener('load', () => holder.classList.add('has-image'), { once: true });
     img.addEventListener('error', () => img.remove(), { once: true });
