@@ -45,7 +45,8 @@ async fn eight_servers_start_at_once(kind: DbKind) {
     names.sort();
     let expected = names.clone().into_iter().collect::<std::collections::BTreeSet<_>>();
     assert_eq!(names.len(), expected.len(), "each migration recorded once: {names:?}");
-    assert_eq!(names.len(), 2, "every migration ran: {names:?}");
+    let defined = <workspace_migrations::Migrator as workspace_migrations::MigratorTrait>::migrations().len();
+    assert_eq!(names.len(), defined, "every migration ran: {names:?}");
     // And the schema works for all of them: a write through one is read through another.
     let token = workspace_http::JwtConfig::new(b"concurrent-start-secret-0123456789", None)
         .unwrap()
