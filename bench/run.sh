@@ -269,6 +269,13 @@ b load --key list_ours --url "$OURS/files?limit=100&path_prefix=/list" --header 
   --mode list --seeded "$LIST_N" --concurrency 1 --seconds "$LOAD_SECS" --max 100000
 b load --key list_folders_ours --url "$OURS/files?limit=100&path_prefix=/list&delimiter=/" \
   --header "Authorization: Bearer $LIST_TOKEN" --mode list --seeded "$LIST_N" --concurrency 1 --seconds "$LOAD_SECS" --max 100000
+# The UI's listings (SPEC §18): newest first, largest first (every seeded copy shares its size and
+# creation time, the worst case for ties), and a name search matching 1 file in 1000 (it examines a
+# bounded window of rows per page).
+for sorted in "newest:sort=created_at&order=desc" "largest:sort=size&order=desc" "search:q=f00012"; do
+  b load --key "list_${sorted%%:*}_ours" --url "$OURS/files?limit=100&path_prefix=/list&${sorted#*:}" \
+    --header "Authorization: Bearer $LIST_TOKEN" --mode plain --concurrency 1 --seconds "$LOAD_SECS" --max 100000
+done
 
 UPTIME_END=$(uptime | sed 's/.*load average: //')
 MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes, $PROFILE build; not comparable)"

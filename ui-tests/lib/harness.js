@@ -3,6 +3,7 @@
 // bytes made here, and screenshots under the repository's target/ui-screenshots/.
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -90,12 +91,20 @@ export function launchBrowser() {
   });
 }
 
+/** The two sizes every view is checked at. */
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
 /**
  * A page that records every problem the tests must not see: JavaScript dialogs (alert, confirm,
  * prompt), uncaught errors, and console errors such as CSP violations.
  */
-export async function newWatchedPage(browser) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+export async function newWatchedPage(browser, { viewport = { width: 1280, height: 900 }, mobile = false } = {}) {
+  const context = await browser.newContext({
+    viewport,
+    acceptDownloads: true,
+    ...(mobile ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}),
+  });
   const page = await context.newPage();
   const problems = { dialogs: [], errors: [], console: [] };
   page.on('dialog', async (dialog) => {
@@ -116,12 +125,71 @@ export async function screenshot(page, name) {
   return path;
 }
 
+const AXE_SOURCE = readFileSync(join(here, '..', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core on the page as it is now and returns its violations (WCAG 2.1 A and AA and axe's
+ * best practices), each as `rule: target…`. axe is evaluated through the DevTools protocol, which
+ * the page's CSP does not govern; the page itself keeps its policy.
+ */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(async () => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    resultTypes: ['violations'],
+  }));
+  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** A screenshot of the view and an axe-core check of it, in one step: every view gets both. */
+export async function checkView(page, name) {
+  await screenshot(page, name);
+  return axeViolations(page);
+}
+
+/** Whether the page scrolls sideways (the document is wider than the viewport). */
+export function sidewaysOverflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+/** Uploads through the API as another client would (multipart, bearer token). */
+export async function apiUpload(server, path, content, type = 'text/plain') {
+  const form = new FormData();
+  form.append('path', path);
+  form.append('overwrite', 'true');
+  form.append('file', new Blob([content], { type }), path.split('/').pop());
+  const response = await fetch(`${server.base}/api/workspace/files`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${server.token}` },
+    body: form,
+  });
+  if (!response.ok) throw new Error(`upload ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+/** Any other API call as JSON (bearer token). */
+export async function api(server, method, path, body) {
+  const response = await fetch(`${server.base}/api/workspace${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${server.token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
 /** Signs in through the form with `token`. */
 export async function signIn(page, base, token) {
   await page.goto(`${base}/`);
   await page.getByLabel('Access token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#view-files').waitFor({ state: 'visible' });
+  await page.locator('#listing[aria-busy="false"]').waitFor();
+}
+
+/** The names of the files listed, in order. */
+export function listedNames(page) {
+  return page.locator('#file-list .item.file .item-name').evaluateAll((els) => els.map((e) => e.title || e.textContent));
 }
 
 /** Picks `files` through the page's file chooser (clicking "Choose files…"). */

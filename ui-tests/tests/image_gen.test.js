@@ -145,7 +145,7 @@ describe('image generation through a self-hosted API, into the chat view', () =>
 
   it('the chat view renders both images with the badge', async () => {
     await signIn(page, server.base, server.token);
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.locator('#view-chat').waitFor({ state: 'visible' });
     const transcript = [
       { role: 'user', content: 'Draw a cat, then a dog.' },

@@ -42,7 +42,7 @@ describe('upload limits in the web UI', () => {
     assert.match(await item.locator('.upload-message').textContent(), /^Storage quota exceeded: there is not enough space left in your workspace\. Delete some files and try again/);
     assert.equal(await item.getAttribute('role'), null);
     assert.equal(await item.locator('.upload-message').getAttribute('role'), 'alert');
-    assert.equal(await page.locator('#files-body tr').count(), 1, 'nothing partial was listed');
+    assert.equal(await page.locator('#file-list .item.file').count(), 1, 'nothing partial was listed');
     await screenshot(page, '10-quota-and-size-errors');
   });
 
@@ -56,18 +56,21 @@ describe('upload limits in the web UI', () => {
       }
     });
     await page.getByText('11 uploaded.').waitFor();
+    await page.getByLabel('Sort').selectOption({ label: 'Name A–Z' });
     await page.getByLabel('Per page').selectOption('10');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#files-body tr').length === 10);
+    await page.waitForFunction(() => document.querySelectorAll('#file-list .item.file').length === 10);
+    await page.locator('#page-info', { hasText: 'Page 1 · 10 files' }).waitFor();
     assert.equal(await page.locator('#page-info').textContent(), 'Page 1 · 10 files');
     assert.equal(await page.locator('#page-prev').isDisabled(), true);
     await page.getByRole('button', { name: 'Next page' }).click();
     await page.locator('#page-info', { hasText: 'Page 2' }).waitFor();
-    assert.deepEqual(await page.locator('#files-body tr td.name').allTextContents(), ['f09.txt', 'f10.txt']);
+    await page.waitForFunction(() => document.querySelectorAll('#file-list .item.file').length === 2);
+    assert.deepEqual(await page.locator('#file-list .item-name').allTextContents(), ['f09.txt', 'f10.txt']);
     assert.equal(await page.locator('#page-next').isDisabled(), true);
     await page.getByRole('button', { name: 'Previous page' }).click();
     await page.locator('#page-info', { hasText: 'Page 1' }).waitFor();
-    assert.equal(await page.locator('#files-body tr td.name').first().textContent(), 'a.bin');
+    await page.waitForFunction(() => document.querySelectorAll('#file-list .item.file').length === 10);
+    assert.equal(await page.locator('#file-list .item-name').first().textContent(), 'a.bin');
   });
 
   it('had no dialogs or errors', () => {

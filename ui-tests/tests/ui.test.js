@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import {
-  chooseFiles, launchBrowser, makePng, newWatchedPage, screenshot, signIn, startServer,
+  checkView, chooseFiles, launchBrowser, makePng, newWatchedPage, screenshot, startServer,
 } from '../lib/harness.js';
 
 const BADGE = 'AI cannot see this image';
@@ -34,7 +34,7 @@ describe('workspace web UI', () => {
   it('serves the page and signs in with the printed token, refusing a bad one', async () => {
     await page.goto(`${server.base}/`);
     await page.locator('#view-signin').waitFor({ state: 'visible' });
-    await screenshot(page, '01-sign-in');
+    assert.deepEqual(await checkView(page, '01-sign-in'), [], 'axe finds nothing on the sign-in view');
 
     await page.getByLabel('Access token').fill('not-a-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -72,22 +72,19 @@ describe('workspace web UI', () => {
     assert.ok(Number(await item.getAttribute('data-events')) >= 1, 'driven by upload progress events');
     assert.equal(await item.locator('.upload-message').textContent(), 'Uploaded to /cat.png');
 
-    const row = page.locator('#files-body tr', { hasText: 'cat.png' });
+    const row = page.locator('#file-list .item.file', { hasText: 'cat.png' });
     await row.waitFor();
     catId = await row.getAttribute('data-id');
-    const cells = await row.locator('td').allTextContents();
-    assert.equal(cells[0], 'cat.png');
-    assert.equal(cells[1], '/cat.png');
-    assert.match(cells[2], /KiB|MiB/);
-    assert.equal(cells[3], 'image/png');
-    assert.match(cells[4], /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+    assert.equal(await row.locator('.item-name').textContent(), 'cat.png');
+    assert.match(await row.locator('.size').textContent(), /KiB|MiB/);
+    assert.match(await row.locator('time').textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
     await page.locator('#usage-text', { hasText: '1 file' }).waitFor();
     assert.ok(Number(await page.locator('#usage-bar').getAttribute('aria-valuenow')) >= 0);
     await screenshot(page, '02-files');
   });
 
   it('previews the image and closes the preview with the keyboard', async () => {
-    await page.getByRole('button', { name: 'Preview cat.png' }).click();
+    await page.getByRole('button', { name: 'Open cat.png' }).click();
     const dialog = page.locator('#preview-dialog');
     await dialog.waitFor({ state: 'visible' });
     const img = dialog.locator('img');
@@ -96,7 +93,7 @@ describe('workspace web UI', () => {
     assert.equal(await img.evaluate((i) => i.naturalWidth), 640);
     assert.match(await img.getAttribute('src'), /\/download\?w=.*&sig=/, 'loaded through a signed link');
     assert.equal(await page.locator('#preview-title').textContent(), 'cat.png');
-    await screenshot(page, '03-preview-image');
+    assert.deepEqual(await checkView(page, '03-preview-image'), [], 'axe finds nothing on the preview');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
   });
@@ -111,38 +108,29 @@ describe('workspace web UI', () => {
       }
     });
     await page.locator('.upload-item[data-state="done"]', { hasText: 'notes.txt' }).waitFor();
-    await page.getByRole('button', { name: 'Preview notes.txt' }).click();
+    await page.getByRole('button', { name: 'Open notes.txt' }).click();
     const pre = page.locator('#preview-dialog pre');
     await pre.waitFor();
     assert.equal(await pre.textContent(), '# Notes\nline two <b>not bold</b>\n');
     assert.equal(await page.locator('#preview-dialog b').count(), 0, 'text is not parsed as HTML');
+    assert.equal(await page.locator('#preview-dialog .truncated').count(), 0, 'a short file is shown whole');
     await screenshot(page, '04-preview-text');
     await page.locator('#preview-close').click();
     await page.locator('#preview-dialog').waitFor({ state: 'hidden' });
   });
 
-  it('filters by path prefix and pages through the list', async () => {
-    await page.getByLabel('Path prefix').fill('/notes.txt');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
-    await page.locator('#files-body tr').first().waitFor();
-    await page.waitForFunction(() => document.querySelectorAll('#files-body tr').length === 1);
-    assert.equal(await page.locator('#files-body tr td').first().textContent(), 'notes.txt');
-
-    await page.getByLabel('Path prefix').fill('');
-    await page.getByLabel('Per page').selectOption('10');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#files-body tr').length === 2);
-
-    await page.getByLabel('Session', { exact: true }).fill('chat-1');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
-    await page.locator('#files-empty').waitFor({ state: 'visible' });
-    await page.getByLabel('Session', { exact: true }).fill('');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#files-body tr').length === 2);
+  it('searches by part of a name on Enter, and clears the search', async () => {
+    await page.getByLabel('Name contains').fill('OTES');
+    await page.getByLabel('Name contains').press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#file-list .item.file').length === 1);
+    assert.equal(await page.locator('#file-list .item-name').first().textContent(), 'notes.txt');
+    assert.match(await page.locator('#scope').textContent(), /name contains “OTES”/);
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#file-list .item.file').length === 2);
   });
 
   it('renders a chat transcript: the referenced image loads with the badge, markdown stays safe', async () => {
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.locator('#view-chat').waitFor({ state: 'visible' });
     const transcript = [
       { role: 'user', content: 'Draw me a **cat**, please.' },
@@ -195,8 +183,9 @@ describe('workspace web UI', () => {
   });
 
   it('shows a clear message when an upload conflicts with an existing file (409)', async () => {
-    await page.getByRole('link', { name: 'Files' }).click();
+    await page.getByRole('link', { name: 'Files', exact: true }).click();
     await page.locator('#view-files').waitFor({ state: 'visible' });
+    await page.locator('#listing[aria-busy="false"]').waitFor();
     await chooseFiles(page, { name: 'cat.png', mimeType: 'image/png', buffer: makePng(8, 8) });
     const item = page.locator('.upload-item[data-state="error"]', { hasText: 'cat.png' });
     await item.waitFor();
@@ -207,12 +196,12 @@ describe('workspace web UI', () => {
   });
 
   it('deletes after confirmation, and the chat then shows a placeholder', async () => {
-    const row = page.locator('#files-body tr', { hasText: 'cat.png' });
+    const row = page.locator('#file-list .item.file', { hasText: 'cat.png' });
     await page.getByRole('button', { name: 'Delete cat.png' }).click();
     const dialog = page.locator('#confirm-dialog');
     await dialog.waitFor({ state: 'visible' });
     assert.match(await page.locator('#confirm-text').textContent(), /Delete “cat\.png” at \/cat\.png\?/);
-    await screenshot(page, '07-confirm-delete');
+    assert.deepEqual(await checkView(page, '07-confirm-delete'), [], 'axe finds nothing on the confirmation');
     await page.keyboard.press('Escape'); // cancel
     await dialog.waitFor({ state: 'hidden' });
     await page.getByText('Nothing deleted.').waitFor();
@@ -223,7 +212,7 @@ describe('workspace web UI', () => {
     await page.getByText('Deleted cat.png.').waitFor();
     await row.waitFor({ state: 'detached' });
 
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.waitForFunction(() => document.querySelectorAll('#chat-log .ws-missing').length === 3);
     assert.equal(await page.locator('#chat-log .ws-image img').count(), 0);
     const placeholders = await page.locator('#chat-log .ws-missing').allTextContents();
@@ -233,19 +222,24 @@ describe('workspace web UI', () => {
   });
 
   it('shows a hostile file name as text and runs nothing', async () => {
-    await page.getByRole('link', { name: 'Files' }).click();
+    await page.getByRole('link', { name: 'Files', exact: true }).click();
     await chooseFiles(page, { name: HOSTILE, mimeType: 'image/png', buffer: makePng(16, 16) });
     await page.locator('.upload-item[data-state="done"]', { hasText: HOSTILE }).waitFor();
-    const row = page.locator('#files-body tr', { hasText: HOSTILE });
+    const row = page.locator('#file-list .item.file', { hasText: HOSTILE });
     await row.waitFor();
-    assert.equal(await row.locator('.file-name').textContent(), HOSTILE);
-    assert.equal(await row.locator('td').nth(1).textContent(), `/${HOSTILE}`);
-    await page.getByRole('button', { name: `Preview ${HOSTILE}` }).click();
+    assert.equal(await row.locator('.item-name').textContent(), HOSTILE);
+    assert.equal(await row.locator('.item-name').getAttribute('title'), HOSTILE);
+    await page.getByRole('button', { name: `Open ${HOSTILE}` }).click();
     await page.waitForFunction(() => document.querySelector('#preview-dialog img')?.complete);
     assert.equal(await page.locator('#preview-title').textContent(), HOSTILE);
+    assert.match(await page.locator('#preview-body dd').first().textContent(), /^\/<img src=x onerror=alert\(1\)>\.png$/);
     await page.keyboard.press('Escape');
+    // The grid view and the folder tree show the name too.
+    await page.getByRole('button', { name: 'Grid' }).click();
+    await row.locator('.thumb').waitFor();
     await page.waitForTimeout(300);
     assert.equal(await page.locator('img[src="x"]').count(), 0, 'no element was made from the name');
+    await page.getByRole('button', { name: 'List' }).click();
     await screenshot(page, '09-hostile-name');
   });
 
@@ -264,9 +258,11 @@ describe('workspace web UI', () => {
         '[ok](https://example.invalid/?q=<script>) https://example.invalid/"onmouseover="alert(1)',
         'workspace://not-a-uuid workspace://../../etc',
         '*'.repeat(5000) + '_'.repeat(5000) + '['.repeat(2000) + '`'.repeat(3000),
+        '| <img src=x onerror=alert(1)> | [a](javascript:alert(1)) |\n|---|---|\n| <script>x</script> | ![i](data:image/svg+xml,<svg>) |',
+        '|'.repeat(3000) + '\n' + '|-'.repeat(1500),
       ];
       const allowed = new Set(['P', 'BR', 'STRONG', 'EM', 'DEL', 'CODE', 'PRE', 'A', 'UL', 'OL', 'LI', 'BLOCKQUOTE',
-        'H3', 'H4', 'H5', 'H6', 'HR', 'SPAN', 'DIV']);
+        'H3', 'H4', 'H5', 'H6', 'HR', 'SPAN', 'DIV', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD']);
       const bad = [];
       for (const input of inputs) {
         const root = document.createElement('div');

@@ -67,6 +67,17 @@ pub enum WorkspaceError {
         /// The oldest event id still held (the next id when none is).
         oldest: u64,
     },
+    /// The file's bytes are not of a type the operation takes (a thumbnail of a text file); the
+    /// message names the types it takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// An image is larger than a preview may decode (the pixel cap or the memory bound, SPEC
+    /// §17); the message names the cap.
+    #[error("image too large: {0}")]
+    ImageTooLarge(String),
+    /// An image is truncated or corrupt.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
     /// The database or the storage backend is unreachable, overloaded or too slow right now;
     /// the same request may succeed later.
     #[error("temporarily unavailable: {0}")]
@@ -92,6 +103,9 @@ impl WorkspaceError {
             Self::InvalidPath(_) => "invalid_path",
             Self::InvalidInput(_) => "invalid_input",
             Self::EventsExpired { .. } => "events_expired",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::ImageTooLarge(_) => "image_too_large",
+            Self::InvalidImage(_) => "invalid_image",
             Self::Unavailable(_) => "unavailable",
             Self::Storage(StorageError::RangeNotSatisfiable { .. }) => "range_not_satisfiable",
             Self::Storage(_) => "storage_error",

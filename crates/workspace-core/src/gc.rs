@@ -5,7 +5,10 @@
 //! - events older than their retention are deleted;
 //! - blobs that no content row refers to (a crash between storing a blob and committing its row;
 //!   a blob removal that failed after a commit) are removed once older than a grace period;
-//! - leftovers of unfinished writes the backend keeps aside are removed.
+//! - leftovers of unfinished writes the backend keeps aside are removed;
+//! - cached thumbnails (SPEC §17) whose content no longer exists in their workspace (no content
+//!   row of that checksum) are removed. No grace period: a thumbnail is made from content that
+//!   exists, and one removed while its content comes back is made again on the next request.
 //!
 //! The grace period is what keeps gc from removing a blob whose write is still in flight: a blob
 //! is stored before its content row is committed, so a young blob without a row may be about to
@@ -58,6 +61,10 @@ pub struct GcReport {
     pub events_deleted: u64,
     /// Leftovers of unfinished writes removed by the backend.
     pub incomplete_removed: u64,
+    /// Cached thumbnails seen in storage.
+    pub thumbnails_scanned: u64,
+    /// Cached thumbnails of content that no longer exists, removed.
+    pub orphan_thumbnails_deleted: u64,
 }
 
 /// Runs one collection over every workspace.
@@ -127,5 +134,45 @@ pub async fn run(workspaces: &Workspaces, options: GcOptions) -> Result<GcReport
         }
     }
     report.incomplete_removed = storage.purge_incomplete(options.grace).await?;
+    collect_thumbnails(workspaces, &mut report).await?;
     Ok(report)
+}
+
+/// Removes cached thumbnails whose (workspace, checksum) has no content row any more.
+async fn collect_thumbnails(workspaces: &Workspaces, report: &mut GcReport) -> Result<()> {
+    let db = workspaces.db();
+    let storage = workspaces.storage();
+    let mut thumbnails = storage.list("thumbnails/").chunks(BLOB_BATCH);
+    while let Some(batch) = thumbnails.next().await {
+        let batch = batch.into_iter().collect::<std::result::Result<Vec<_>, _>>()?;
+        report.thumbnails_scanned += batch.len() as u64;
+        let owners: Vec<_> = batch.iter().map(|meta| meta.key.thumbnail_ids()).collect();
+        // One query per workspace in the batch, on the (workspace, checksum) index.
+        let mut by_workspace: std::collections::HashMap<Uuid, HashSet<String>> = std::collections::HashMap::new();
+        for (ws, checksum) in owners.iter().flatten() {
+            by_workspace.entry(ws.as_uuid()).or_default().insert(checksum.as_str().to_owned());
+        }
+        let mut known: HashSet<(Uuid, String)> = HashSet::new();
+        for (ws, checksums) in by_workspace {
+            let found: Vec<String> = content::Entity::find()
+                .select_only()
+                .column(content::Column::Checksum)
+                .filter(content::Column::WorkspaceId.eq(ws))
+                .filter(content::Column::Checksum.is_in(checksums))
+                .into_tuple::<String>()
+                .all(db.conn())
+                .await?;
+            known.extend(found.into_iter().map(|checksum| (ws, checksum)));
+        }
+        for (meta, owner) in batch.into_iter().zip(owners) {
+            let live =
+                owner.is_some_and(|(ws, checksum)| known.contains(&(ws.as_uuid(), checksum.as_str().to_owned())));
+            if !live {
+                storage.delete(&meta.key).await?;
+                report.orphan_thumbnails_deleted += 1;
+                tracing::info!(key = %meta.key, "gc removed the thumbnail of content that no longer exists");
+            }
+        }
+    }
+    Ok(())
 }

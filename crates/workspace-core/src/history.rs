@@ -161,7 +161,7 @@ impl WorkspaceManager {
         tx.counters.file_count += 1;
         let info = rows::to_info(inserted)?;
         tx.event(PendingEvent::about(EventKind::Restored, &info));
-        trim_versions(tx, info.chain_id, settings.history.max_versions).await?;
+        trim_versions(tx, info.chain_id, info.version, settings.history.max_versions).await?;
         make_room(tx, settings.limits.quota_bytes).await?;
         Ok(info)
     }
@@ -286,7 +286,14 @@ pub(crate) async fn purge_rows(tx: &mut WriteTxn, rows: Vec<file::Model>) -> Res
 }
 
 /// Keeps at most `max` versions of a live file, the current one included: older ones go.
-pub(crate) async fn trim_versions(tx: &mut WriteTxn, chain: FileId, max: u32) -> Result<()> {
+/// `newest` is the version number of the chain's current row. A chain's versions are distinct
+/// and count up from 1 (every new current row is the previous one's version + 1), so a chain
+/// whose newest is version `newest` has at most `newest` rows: within `max`, there is nothing to
+/// look for (the common case of a new file costs no query).
+pub(crate) async fn trim_versions(tx: &mut WriteTxn, chain: FileId, newest: u32, max: u32) -> Result<()> {
+    if newest <= max {
+        return Ok(());
+    }
     let excess = file::Entity::find()
         .filter(rows::visible(tx.workspace()))
         .filter(file::Column::ChainId.eq(chain.as_uuid()))

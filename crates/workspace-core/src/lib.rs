@@ -19,6 +19,7 @@ mod meter;
 pub mod mime;
 pub mod model;
 pub mod path;
+pub mod previews;
 mod rows;
 pub mod storage;
 mod structure;
@@ -31,6 +32,7 @@ pub use edit::{Edit, EditOutcome};
 pub use error::{Result, StorageError, WorkspaceError};
 pub use events::{Event, EventKind};
 pub use feed::{FeedStart, Subscription};
+pub use listing::SEARCH_WINDOW;
 pub use grep::{GrepMatch, GrepOptions, GrepResult, PathGlob};
 pub use ids::{ContentId, FileId, SessionId, UserId, WorkspaceId};
 pub use lines::{LineCursor, LineRange, LineRead, NumberedLine};
@@ -41,6 +43,7 @@ pub use model::{
     Precondition, RestoreOptions, Settings, SortKey, SortOrder, TrashEntry, TrashPage, Usage, VersionInfo,
 };
 pub use path::{PathError, PathPrefix, WorkspacePath};
+pub use previews::{Thumbnail, ThumbnailSize};
 pub use storage::{
     BlobKey, BodyStream, ByteRange, ByteStream, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta, ObjectStream, Storage,
     WorkspaceStorageBackend,

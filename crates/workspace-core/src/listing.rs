@@ -2,9 +2,11 @@
 //! matches `/sessions/abc123/…`), sorted by path, creation time or size in either order, searched
 //! by name, paged with keyset cursors that work with every sort.
 //!
-//! Every order is total: ties are broken by path, which is unique among current files. A cursor
-//! names the last row of a page by (key, path) and the next page starts strictly after it, so a
-//! file written while a client pages through appears at most once.
+//! Every order is total: ties are broken by path (unique among current files) in the same
+//! direction as the key, so each order reads one index, (key, path), forwards or backwards. A
+//! cursor names the last row of a page by (key, path) and the next page starts strictly after it,
+//! so a file written while a client pages through appears at most once. A name search examines
+//! at most [`SEARCH_WINDOW`] rows per page (it cannot use an index), so its pages may be short.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
@@ -19,6 +21,10 @@ use crate::rows;
 
 /// Longest name search accepted.
 pub const MAX_QUERY_LEN: usize = 255;
+/// Rows of the listing's order one page of a name search examines at most. A search that
+/// matches little returns short (even empty) pages with a `next_cursor` to search on from,
+/// rather than scanning a whole workspace in one request.
+pub const SEARCH_WINDOW: u64 = 2000;
 
 impl WorkspaceManager {
     /// Lists current files. See [`ListOptions`].
@@ -39,33 +45,72 @@ impl WorkspaceManager {
             }
             return self.list_children(&prefix, limit, cursor.as_deref()).await;
         }
-        let mut select =
+        let mut scope =
             file::Entity::find().filter(rows::current(self.workspace_id())).filter(prefix_condition(&prefix));
-        if let Some(query) = query.as_deref().filter(|q| !q.is_empty()) {
-            select = select.filter(name_contains(query)?);
-        }
         if let Some(cursor) = cursor {
-            select = select.filter(Cursor::decode(&cursor, sort)?.after(order));
+            scope = scope.filter(Cursor::decode(&cursor, sort)?.after(order));
         }
         let direction = match order {
             SortOrder::Asc => Order::Asc,
             SortOrder::Desc => Order::Desc,
         };
-        select = match sort {
-            SortKey::Path => select.order_by(file::Column::Path, direction),
-            SortKey::CreatedAt => {
-                select.order_by(file::Column::CreatedAt, direction).order_by(file::Column::Path, Order::Asc)
-            }
-            SortKey::Size => {
-                select.order_by(file::Column::SizeBytes, direction).order_by(file::Column::Path, Order::Asc)
-            }
+        let key = match sort {
+            SortKey::Path => None,
+            SortKey::CreatedAt => Some(file::Column::CreatedAt),
+            SortKey::Size => Some(file::Column::SizeBytes),
         };
-        let mut found = select.limit(limit + 1).all(self.workspaces().db().conn()).await?;
+        // Ties go by path in the same direction, so each order is one index (key, path) read
+        // forwards or backwards.
+        let sorted = |select: sea_orm::Select<file::Entity>| match key {
+            None => select.order_by(file::Column::Path, direction.clone()),
+            Some(key) => select.order_by(key, direction.clone()).order_by(file::Column::Path, direction.clone()),
+        };
+        let db = self.workspaces().db().conn();
+        let mut select = scope.clone();
+        // A name search cannot use an index, so one page examines at most SEARCH_WINDOW rows of the
+        // listing's order: up to the row SEARCH_WINDOW rows on (one index step each, no table
+        // row), then the matches within, read from the same index (name is in it).
+        let mut window_end = None;
+        if let Some(query) = query.as_deref().filter(|q| !q.is_empty()) {
+            select = select.filter(name_contains(query)?);
+            let last = sorted(scope).offset(SEARCH_WINDOW - 1);
+            window_end = match sort {
+                SortKey::Path => last
+                    .select_only()
+                    .column(file::Column::Path)
+                    .into_tuple::<String>()
+                    .one(db)
+                    .await?
+                    .map(Cursor::Path),
+                SortKey::CreatedAt => last
+                    .select_only()
+                    .column(file::Column::CreatedAt)
+                    .column(file::Column::Path)
+                    .into_tuple::<(DateTime<Utc>, String)>()
+                    .one(db)
+                    .await?
+                    .map(|(at, path)| Cursor::CreatedAt(at, path)),
+                SortKey::Size => last
+                    .select_only()
+                    .column(file::Column::SizeBytes)
+                    .column(file::Column::Path)
+                    .into_tuple::<(i64, String)>()
+                    .one(db)
+                    .await?
+                    .map(|(size, path)| Cursor::Size(size, path)),
+            };
+            if let Some(end) = &window_end {
+                select = select.filter(end.clone().until(order));
+            }
+        }
+        let mut found = sorted(select).limit(limit + 1).all(db).await?;
         let next_cursor = if found.len() as u64 > limit {
             found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             found.last().map(|row| Cursor::of(row, sort).encode())
         } else {
-            None
+            // Fewer matches than a page in a full window: the next page searches on after it (so
+            // a page of a search may hold fewer files than `limit`, even none).
+            window_end.map(|end| end.encode())
         };
         let files = found.into_iter().map(rows::to_info).collect::<Result<Vec<_>>>()?;
         Ok(FilePage { files, folders: Vec::new(), next_cursor })
@@ -76,7 +121,9 @@ impl WorkspaceManager {
     /// One statement walks the path index like a skip scan: from each child it jumps straight
     /// past the child's subtree (`dir/x0` is the first key after everything under `dir/x/`, `'0'`
     /// being the byte after `'/'`), so a page costs one index seek per child however many files
-    /// lie beneath, and each folder's count and size are range aggregates on the same index.
+    /// lie beneath, and each folder's count and size are one range aggregate (both in one
+    /// pass, as `count,bytes` text) on the covering index `(workspace, path, size, name)`, which
+    /// needs no table row.
     /// A cursor is where the next page starts (a key inside the folder's range).
     async fn list_children(&self, prefix: &PathPrefix, limit: u64, cursor: Option<&str>) -> Result<FilePage> {
         let db = self.workspaces().db();
@@ -111,8 +158,11 @@ impl WorkspaceManager {
         for row in &found {
             let first: String = row.try_get_by_index(0)?;
             let folder: Option<String> = row.try_get_by_index(1)?;
-            let count: i64 = row.try_get_by_index(2)?;
-            let bytes: i64 = row.try_get_by_index(3)?;
+            let totals: Option<String> = row.try_get_by_index(2)?;
+            let (count, bytes) = totals
+                .as_deref()
+                .and_then(|t| t.split_once(','))
+                .map_or((0, 0), |(n, b)| (n.parse::<i64>().unwrap_or(0), b.parse::<i64>().unwrap_or(0)));
             children.push((first, folder, count, bytes));
         }
         let next_cursor = if children.len() as u64 > limit {
@@ -161,7 +211,7 @@ impl WorkspaceManager {
 /// The skip-scan statement of [`WorkspaceManager::list_children`]. Parameters: 1 workspace, 2 the
 /// first key, 3 the end of the folder's range, 4 the length in characters of `dir/`, 5 how many
 /// children. Rows: the first path of each child, the folder's path (NULL for a file), and the
-/// folder's file count and bytes.
+/// folder's file count and bytes as `count,bytes` (NULL for a file).
 fn children_sql(backend: sea_orm::DbBackend) -> String {
     let (pos, chr1, p) = match backend {
         sea_orm::DbBackend::Postgres => ("STRPOS", "CHR(1)", "$"),
@@ -187,10 +237,8 @@ fn children_sql(backend: sea_orm::DbBackend) -> String {
            FROM walk WHERE walk.first IS NOT NULL AND walk.n < {p}5 \
          ) \
          SELECT w.first, w.folder, \
-           CAST((SELECT COUNT(*) FROM user_workspace_file WHERE {current} \
-                   AND path >= w.folder || '/' AND path < w.folder || '0') AS BIGINT), \
-           CAST((SELECT COALESCE(SUM(size_bytes), 0) FROM user_workspace_file WHERE {current} \
-                   AND path >= w.folder || '/' AND path < w.folder || '0') AS BIGINT) \
+           (SELECT CAST(COUNT(*) AS TEXT) || ',' || CAST(COALESCE(SUM(size_bytes), 0) AS TEXT) \
+              FROM user_workspace_file WHERE {current} AND path >= w.folder || '/' AND path < w.folder || '0') \
          FROM (SELECT first, {folder_first} AS folder FROM walk WHERE first IS NOT NULL) AS w \
          ORDER BY w.first"
     );
@@ -211,7 +259,7 @@ pub(crate) fn prefix_condition(prefix: &PathPrefix) -> Condition {
     }
 }
 
-/// `name` contains `query`, ASCII case ignored; `%`, `_` and `\` in the query are literal.
+/// `name` contains `query`, ASCII case ignored; `%`, `_` and backslashes in the query are literal.
 fn name_contains(query: &str) -> Result<Condition> {
     if query.len() > MAX_QUERY_LEN || query.chars().any(char::is_control) {
         return Err(WorkspaceError::InvalidInput(format!(
@@ -278,24 +326,34 @@ impl Cursor {
         }
     }
 
-    /// Rows strictly after the cursor in the listing's order (ties by path, ascending).
-    fn after(self, order: SortOrder) -> Condition {
-        let desc = order == SortOrder::Desc;
+    /// The row comparison of (key, path) with the cursor's values.
+    fn compare(self) -> (Expr, Expr) {
+        let col = |c: file::Column| Expr::col((file::Entity, c));
         match self {
-            Self::Path(path) if desc => Condition::all().add(file::Column::Path.lt(path)),
-            Self::Path(path) => Condition::all().add(file::Column::Path.gt(path)),
-            Self::CreatedAt(at, path) => keyset(file::Column::CreatedAt, at, path, desc),
-            Self::Size(size, path) => keyset(file::Column::SizeBytes, size, path, desc),
+            Self::Path(path) => (col(file::Column::Path), Expr::val(path)),
+            Self::CreatedAt(at, path) => (
+                Expr::tuple([col(file::Column::CreatedAt), col(file::Column::Path)]),
+                Expr::tuple([Expr::val(at), Expr::val(path)]),
+            ),
+            Self::Size(size, path) => (
+                Expr::tuple([col(file::Column::SizeBytes), col(file::Column::Path)]),
+                Expr::tuple([Expr::val(size), Expr::val(path)]),
+            ),
         }
     }
-}
 
-fn keyset<V>(column: file::Column, key: V, path: String, desc: bool) -> Condition
-where
-    V: Into<sea_orm::Value> + Clone,
-{
-    let beyond = if desc { column.lt(key.clone()) } else { column.gt(key.clone()) };
-    Condition::any().add(beyond).add(Condition::all().add(column.eq(key)).add(file::Column::Path.gt(path)))
+    /// Rows strictly after the cursor in the listing's order (ties by path, in the same
+    /// direction): a row-value comparison, one range of the (key, path) index.
+    fn after(self, order: SortOrder) -> Condition {
+        let (left, right) = self.compare();
+        Condition::all().add(if order == SortOrder::Desc { left.lt(right) } else { left.gt(right) })
+    }
+
+    /// Rows up to and including the cursor's row in the listing's order.
+    fn until(self, order: SortOrder) -> Condition {
+        let (left, right) = self.compare();
+        Condition::all().add(if order == SortOrder::Desc { left.gte(right) } else { left.lte(right) })
+    }
 }
 
 #[cfg(test)]

@@ -505,19 +505,23 @@ impl WorkspaceManager {
             is_current: true,
             history_since: None,
         };
-        let inserted = match file::ActiveModel::from(row).reset_all().insert(tx.conn()).await {
-            Ok(model) => model,
+        // The row is all ours (no column takes a database default), so it is not read back.
+        let inserted = file::Entity::insert(file::ActiveModel::from(row.clone()).reset_all())
+            .exec_without_returning(tx.conn())
+            .await;
+        match inserted {
+            Ok(_) => {}
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 return Err(WorkspaceError::Conflict(new.path.to_string()));
             }
             Err(err) => return Err(err.into()),
-        };
+        }
         tx.counters.live_bytes += staged.size;
         tx.counters.file_count += 1;
-        let info = rows::to_info(inserted)?;
+        let info = rows::to_info(row)?;
         let kind = if current.is_some() { EventKind::Overwritten } else { EventKind::Created };
         tx.event(PendingEvent::about(kind, &info));
-        history::trim_versions(&mut tx, chain_id, settings.history.max_versions).await?;
+        history::trim_versions(&mut tx, chain_id, info.version, settings.history.max_versions).await?;
         history::make_room(&mut tx, limits.quota_bytes).await?;
 
         let committed = tx.commit().await?;

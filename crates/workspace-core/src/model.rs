@@ -86,6 +86,9 @@ pub struct Settings {
     /// Grep skips (and counts) files larger than this (`WS_GREP_MAX_FILE_BYTES`, default 10 MiB),
     /// so one search reads a bounded amount per file (SPEC §15).
     pub grep_max_file_bytes: u64,
+    /// Thumbnails refuse source images of more pixels than this (`WS_THUMBNAIL_MAX_PIXELS`,
+    /// default 50 000 000), and decode within four bytes a pixel of it (SPEC §17).
+    pub thumbnail_max_pixels: u64,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             history: HistoryPolicy::default(),
             inline_max_bytes: 64 * KIB,
             grep_max_file_bytes: 10 * MIB,
+            thumbnail_max_pixels: crate::previews::DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -110,6 +114,12 @@ impl Settings {
             return Err(WorkspaceError::InvalidInput(format!(
                 "WS_INLINE_MAX_BYTES must be at most {} bytes",
                 Self::MAX_INLINE_BYTES
+            )));
+        }
+        if !(1..=crate::previews::MAX_MAX_PIXELS).contains(&self.thumbnail_max_pixels) {
+            return Err(WorkspaceError::InvalidInput(format!(
+                "WS_THUMBNAIL_MAX_PIXELS must be between 1 and {} pixels",
+                crate::previews::MAX_MAX_PIXELS
             )));
         }
         Ok(())

@@ -135,7 +135,7 @@ impl WorkspaceManager {
         let mut event = PendingEvent::about(EventKind::Copied, &info);
         event.old_path = Some(source_info.path.to_string());
         tx.event(event);
-        history::trim_versions(&mut tx, info.chain_id, settings.history.max_versions).await?;
+        history::trim_versions(&mut tx, info.chain_id, info.version, settings.history.max_versions).await?;
         history::make_room(&mut tx, settings.limits.quota_bytes).await?;
         let committed = tx.commit().await?;
         self.finish(committed).await?;

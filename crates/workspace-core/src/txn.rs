@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -136,7 +136,9 @@ impl WriteTxn {
             counters,
             events: Vec::new(),
             released: BTreeMap::new(),
-            now: Utc::now(),
+            // Microseconds, as PostgreSQL keeps them: a row written with this time reads back the
+            // same, so a write can answer with the row it sent.
+            now: Utc::now().trunc_subsecs(6),
         })
     }
 

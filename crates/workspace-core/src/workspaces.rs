@@ -21,6 +21,7 @@ use crate::gc::{self, GcOptions, GcReport};
 use crate::ids::{SessionId, UserId, WorkspaceId};
 use crate::manager::WorkspaceManager;
 use crate::model::Settings;
+use crate::previews::Previews;
 use crate::storage::Storage;
 
 /// How many user → workspace ids are remembered.
@@ -36,6 +37,8 @@ struct Inner {
     settings: Settings,
     /// The live change feed of this process (see [`crate::feed`]).
     feed: Feed,
+    /// Thumbnail decode slots of this process.
+    previews: Previews,
     /// user → workspace, so a request costs no upsert once the workspace is known. Bounded:
     /// least recently used ids are forgotten (and looked up again when needed).
     ids: Mutex<hashlink::LruCache<UserId, WorkspaceId>>,
@@ -58,7 +61,14 @@ impl Workspaces {
         settings.validate()?;
         let capacity = NonZeroUsize::new(ID_CACHE_ENTRIES).map_or(1, NonZeroUsize::get);
         let feed = Feed::new(db.clone());
-        Ok(Self(Arc::new(Inner { db, storage, settings, feed, ids: Mutex::new(hashlink::LruCache::new(capacity)) })))
+        Ok(Self(Arc::new(Inner {
+            db,
+            storage,
+            settings,
+            feed,
+            previews: Previews::new(),
+            ids: Mutex::new(hashlink::LruCache::new(capacity)),
+        })))
     }
 
     /// The database.
@@ -69,6 +79,10 @@ impl Workspaces {
     /// The storage.
     pub fn storage(&self) -> &Storage {
         &self.0.storage
+    }
+
+    pub(crate) fn previews(&self) -> &Previews {
+        &self.0.previews
     }
 
     /// The settings every manager applies.

@@ -100,6 +100,7 @@ db_tests!(
     gc_lists_blobs_page_by_page,
     listing_pages_and_prefixes,
     listing_sorts_searches_and_pages_every_sort,
+    a_name_search_examines_a_bounded_window_per_page,
     moves_keep_the_id_the_bytes_and_the_versions,
     moves_onto_a_taken_path_conflict_or_trash_the_occupant,
     copies_share_content_and_count_logically,
@@ -894,6 +895,67 @@ async fn listing_pages_and_prefixes(env: TestEnv) {
     assert_eq!(list(Some("/p"), true, 10, None).await.unwrap().files.len(), 0);
 }
 
+/// SPEC §12, §18: a name search reads at most `SEARCH_WINDOW` rows per page; a window without
+/// enough matches ends the page early with a cursor to go on from, and paging finds every match
+/// once, in order, in every sort.
+async fn a_name_search_examines_a_bounded_window_per_page(env: TestEnv) {
+    use workspace_core::SEARCH_WINDOW;
+    let m = manager(&env, "alice", None).await;
+    let total = SEARCH_WINDOW + 50;
+    // Two needles: one early, one past the first window (in path order and in creation order).
+    for i in 0..total {
+        let name =
+            if i == 5 || i == SEARCH_WINDOW + 20 { format!("f{i:05}-Needle.txt") } else { format!("f{i:05}.txt") };
+        m.write_bytes(new_file(&m, &format!("/s/{name}")), Bytes::from(i.to_string())).await.unwrap();
+    }
+    for (sort, order, expected) in [
+        (
+            SortKey::Path,
+            SortOrder::Asc,
+            ["/s/f00005-Needle.txt".to_owned(), format!("/s/f{:05}-Needle.txt", SEARCH_WINDOW + 20)],
+        ),
+        (
+            SortKey::CreatedAt,
+            SortOrder::Asc,
+            ["/s/f00005-Needle.txt".to_owned(), format!("/s/f{:05}-Needle.txt", SEARCH_WINDOW + 20)],
+        ),
+        (
+            SortKey::Path,
+            SortOrder::Desc,
+            [format!("/s/f{:05}-Needle.txt", SEARCH_WINDOW + 20), "/s/f00005-Needle.txt".to_owned()],
+        ),
+    ] {
+        let mut pages = Vec::new();
+        let mut cursor = None;
+        loop {
+            let options = ListOptions {
+                limit: 10,
+                cursor,
+                sort,
+                order,
+                query: Some("needle".into()),
+                include_all_sessions: true,
+                ..ListOptions::default()
+            };
+            let page = m.list(options).await.unwrap();
+            pages.push(page.files.iter().map(|f| f.path.to_string()).collect::<Vec<_>>());
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            assert!(pages.len() < 10, "paging ends");
+        }
+        // The first window holds one needle; the page ends there, and the next page finds the other.
+        assert_eq!(pages, [vec![expected[0].clone()], vec![expected[1].clone()]], "{sort:?} {order:?}");
+    }
+    // A broad search fills its page from the first window.
+    let broad =
+        ListOptions { limit: 100, query: Some("F0".into()), include_all_sessions: true, ..ListOptions::default() };
+    let page = m.list(broad).await.unwrap();
+    assert_eq!(page.files.len(), 100);
+    assert!(page.next_cursor.is_some());
+}
+
 async fn listing_sorts_searches_and_pages_every_sort(env: TestEnv) {
     let m = manager(&env, "alice", None).await;
     // Sizes and names chosen so that each order differs; equal sizes test the tie-break.
@@ -935,8 +997,8 @@ async fn listing_sorts_searches_and_pages_every_sort(env: TestEnv) {
         );
         assert_eq!(
             all(SortKey::Size, SortOrder::Desc, None, limit).await,
-            ["/b/Report.md", "/c/report-final.md", "/a/notes.TXT", "/a/zeta.bin"],
-            "largest first, ties by path"
+            ["/c/report-final.md", "/b/Report.md", "/a/notes.TXT", "/a/zeta.bin"],
+            "largest first, ties by path in the same direction"
         );
         assert_eq!(
             all(SortKey::Size, SortOrder::Asc, None, limit).await,

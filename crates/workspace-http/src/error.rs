@@ -78,6 +78,11 @@ impl ApiError {
                 WorkspaceError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
                 WorkspaceError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
                 WorkspaceError::EventsExpired { .. } => (StatusCode::GONE, "events_expired"),
+                WorkspaceError::UnsupportedMediaType(_) => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                }
+                WorkspaceError::ImageTooLarge(_) => (StatusCode::UNPROCESSABLE_ENTITY, "image_too_large"),
+                WorkspaceError::InvalidImage(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_image"),
                 WorkspaceError::Storage(StorageError::RangeNotSatisfiable { .. }) => {
                     (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
                 }

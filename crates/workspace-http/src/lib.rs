@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/workspace/files/{id}"),
     ("delete", "/api/workspace/files/{id}"),
     ("get", "/api/workspace/files/{id}/download"),
+    ("get", "/api/workspace/files/{id}/thumbnail"),
     ("post", "/api/workspace/files/{id}/link"),
     ("post", "/api/workspace/files/{id}/move"),
     ("post", "/api/workspace/files/{id}/copy"),
@@ -60,12 +61,13 @@ pub const DEFAULT_LINK_TTL_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    use routes::{download, events, files, health, history, links, structure, upload, usage};
+    use routes::{download, events, files, health, history, links, structure, thumbnail, upload, usage};
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/api/workspace/files", get(files::list_files).post(upload::upload_file))
         .route("/api/workspace/files/{id}", get(files::get_file).delete(files::delete_file))
         .route("/api/workspace/files/{id}/download", get(download::download_file))
+        .route("/api/workspace/files/{id}/thumbnail", get(thumbnail::file_thumbnail))
         .route("/api/workspace/files/{id}/link", post(links::create_link))
         .route("/api/workspace/files/{id}/move", post(structure::move_file))
         .route("/api/workspace/files/{id}/copy", post(structure::copy_file))

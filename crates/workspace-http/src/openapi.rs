@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{download, events, files, health, history, links, structure, upload, usage};
+use crate::routes::{download, events, files, health, history, links, structure, thumbnail, upload, usage};
 
 /// Routes that take no credentials: their operations declare `security: []`.
 pub const PUBLIC_ROUTES: &[(&str, &str)] =
@@ -40,6 +40,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] =
         files::get_file,
         files::delete_file,
         download::download_file,
+        thumbnail::file_thumbnail,
         links::create_link,
         structure::move_file,
         structure::copy_file,

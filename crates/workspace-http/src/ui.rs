@@ -1,4 +1,4 @@
-//! The web UI of SPEC §10: plain HTML, CSS and JavaScript modules from `ui/`, embedded in the
+//! The web UI of SPEC §10 and §18: plain HTML, CSS and JavaScript modules from `ui/`, embedded in the
 //! binary and served at `/` and `/ui/{file}` under a strict Content-Security-Policy.
 //!
 //! Nothing here knows the API beyond its URLs: the pages call `/api/workspace/…` like any other
@@ -44,6 +44,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("api.js", "text/javascript; charset=utf-8"),
     asset!("files.js", "text/javascript; charset=utf-8"),
+    asset!("trash.js", "text/javascript; charset=utf-8"),
+    asset!("events.js", "text/javascript; charset=utf-8"),
     asset!("chat.js", "text/javascript; charset=utf-8"),
     asset!("markdown.js", "text/javascript; charset=utf-8"),
     asset!("dom.js", "text/javascript; charset=utf-8"),

@@ -165,6 +165,9 @@ async fn excess_uploads_wait_for_a_slot_then_get_429_and_slots_are_released() {
         ..RequestLimits::default()
     };
     let Some(s) = Limited::start(ServeLimits::default(), request).await else { return };
+    // Uploads whose request is over the inline threshold (64 KiB by default) take slots; smaller
+    // ones skip the line (checked below).
+    let large = |tag: u8| vec![tag; 80 * 1024];
     let first = s.stalled_upload("alice").await;
     let mut second = s.stalled_upload("alice").await;
     // Wait until both slow uploads hold their slots: a third then waits its bounded time in line
@@ -172,7 +175,7 @@ async fn excess_uploads_wait_for_a_slot_then_get_429_and_slots_are_released() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let refused = loop {
         let started = Instant::now();
-        let r = s.upload("alice", "third.txt", b"third").await;
+        let r = s.upload("alice", "third.txt", &large(3)).await;
         if r.status() == 429 {
             assert!(started.elapsed() >= Duration::from_millis(900), "it waited in line first");
             break r;
@@ -188,17 +191,26 @@ async fn excess_uploads_wait_for_a_slot_then_get_429_and_slots_are_released() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "too_many_uploads", "{body}");
 
+    // A small upload (its whole request within the inline threshold) is held in memory for its
+    // row: it does not wait in line, even with every slot taken.
+    let started = Instant::now();
+    let r = s.upload("alice", "small.txt", b"small").await;
+    assert_eq!(r.status(), 201, "a small upload skips the line");
+    assert!(started.elapsed() < Duration::from_millis(800), "without waiting");
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    s.client.delete(s.url(&format!("/api/workspace/files/{id}"))).bearer_auth(token("alice")).send().await.unwrap();
+
     // The line is bounded too: with one upload already waiting, another is refused at once.
     let waiting = tokio::spawn({
         let (client, url) = (s.client.clone(), s.url("/api/workspace/files"));
-        let (content_type, body) = common::multipart(&[Part::file("waiting.txt", b"w")]);
+        let (content_type, body) = common::multipart(&[Part::file("waiting.txt", &large(4))]);
         async move {
             client.post(url).bearer_auth(token("alice")).header("content-type", content_type).body(body).send().await
         }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let r = s.upload("alice", "fourth.txt", b"fourth").await;
+    let r = s.upload("alice", "fourth.txt", &large(5)).await;
     assert_eq!(r.status(), 429);
     assert!(started.elapsed() < Duration::from_millis(800), "a full line refuses without waiting");
     assert_eq!(waiting.await.unwrap().unwrap().status(), 429, "the waiting one timed out");
@@ -209,7 +221,7 @@ async fn excess_uploads_wait_for_a_slot_then_get_429_and_slots_are_released() {
     // A client that goes away frees its slot for the next in line.
     let next = tokio::spawn({
         let (client, url) = (s.client.clone(), s.url("/api/workspace/files"));
-        let (content_type, body) = common::multipart(&[Part::file("after-disconnect.txt", b"ok")]);
+        let (content_type, body) = common::multipart(&[Part::file("after-disconnect.txt", &large(6))]);
         async move {
             client.post(url).bearer_auth(token("alice")).header("content-type", content_type).body(body).send().await
         }
@@ -222,8 +234,8 @@ async fn excess_uploads_wait_for_a_slot_then_get_429_and_slots_are_released() {
     second.shutdown().await.unwrap();
     let answer = read_until_closed(&mut second, Duration::from_secs(5)).await;
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
-    for name in ["a.txt", "b.txt"] {
-        let r = s.upload("alice", name, b"x").await;
+    for (tag, name) in [(7, "a.txt"), (8, "b.txt")] {
+        let r = s.upload("alice", name, &large(tag)).await;
         assert_eq!(r.status(), 201, "both slots are free again");
     }
     assert_eq!(s.file_count("alice").await, 3, "nothing of the stalled uploads was stored");
@@ -303,8 +315,9 @@ async fn stalled_upload_bodies_fail_and_store_nothing() {
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(900), "not before the idle timeout");
     assert_eq!(s.file_count("alice").await, 0, "nothing is stored");
-    // Its slot (the only one) is free again.
-    let r = s.upload("alice", "next.txt", b"next").await;
+    // Its slot (the only one) is free again (for an upload over the inline threshold, which
+    // takes one).
+    let r = s.upload("alice", "next.txt", &vec![b'n'; 80 * 1024]).await;
     assert_eq!(r.status(), 201);
 }
 

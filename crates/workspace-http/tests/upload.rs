@@ -6,10 +6,13 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use common::{Part, Server};
 use serde_json::Value;
-use workspace_core::Limits;
-use workspace_testkit::{TestEnv, db_tests};
+use workspace_core::{Limits, Storage};
+use workspace_testkit::{FaultyStorage, TestEnv, db_tests};
 
 const KIB: usize = 1024;
 
@@ -20,6 +23,7 @@ db_tests!(
     file_first_over_size_or_quota,
     file_first_large_body_streams_to_a_blob,
     parts_after_the_file_are_still_checked,
+    small_uploads_never_touch_storage,
 );
 
 /// Bytes that do not repeat, so no two test bodies deduplicate by accident.
@@ -55,7 +59,8 @@ async fn fields_first_upload(env: TestEnv) {
     assert_eq!(info["path"], "/sessions/s1/notes/a.txt");
     assert_eq!(info["source_session_id"], "s1");
     assert_eq!(download(&s, "alice", info["id"].as_str().unwrap()).await, b"fields first");
-    // The early refusal still applies in this order: a conflict answers 409 before the body.
+    // A conflict answers 409 in this order too (before the body moves when the body is over the
+    // inline threshold; a body within it is held in memory and the commit refuses it).
     let r = s.upload("alice", &[Part::text("path", "/sessions/s1/notes/a.txt"), Part::file("x", b"again")]).await;
     assert_eq!(r.status(), 409);
     s.env.assert_consistent().await;
@@ -249,5 +254,45 @@ async fn parts_after_the_file_are_still_checked(env: TestEnv) {
     assert_eq!(blob_count(&s).await, 0);
     let list: Value = s.get("alice", "/api/workspace/files").send().await.unwrap().json().await.unwrap();
     assert!(list["files"].as_array().unwrap().is_empty());
+    s.env.assert_consistent().await;
+}
+
+/// SPEC §12, §13: a small write (within the inline threshold) never waits on object storage: not
+/// one storage call for uploads in either part order, overwrites (the old content becomes a
+/// version), many at once, and their reads. On PostgreSQL with `WS_TEST_STORAGE=gcs` this is the
+/// GCS emulator's bucket that stays empty. A body over the threshold does reach storage, so the
+/// counter counts.
+async fn small_uploads_never_touch_storage(env: TestEnv) {
+    let faulty = FaultyStorage::new(env.storage.clone());
+    let faults = Arc::clone(&faulty.faults);
+    let s = Server::with_storage(env, Storage::new(faulty), Limits::default()).await;
+    let small = body(1, 4 * KIB);
+    let r = s.upload("alice", &[Part::file("a.bin", &small)]).await;
+    assert_eq!(r.status(), 201);
+    let r = s.upload("alice", &[Part::text("path", "/b.bin"), Part::file("x", &small)]).await;
+    assert_eq!(r.status(), 201, "fields first");
+    let over = body(2, 64 * KIB);
+    let r = s.upload("alice", &[Part::file("b.bin", &over), Part::text("overwrite", "true")]).await;
+    assert_eq!(r.status(), 201, "an overwrite at the threshold");
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["version"], 2);
+    let writers = (0..16).map(|i| {
+        let s = &s;
+        async move {
+            let bytes = body(10 + i, 4 * KIB);
+            s.upload_to("alice", &format!("/api/workspace/files?path=/many/{i}.bin"), &[Part::file("f", &bytes)]).await
+        }
+    });
+    for r in futures::future::join_all(writers).await {
+        assert_eq!(r.status(), 201);
+    }
+    assert_eq!(download(&s, "alice", info["id"].as_str().unwrap()).await, over);
+    assert_eq!(faults.calls.load(Ordering::SeqCst), 0, "no storage call for small content");
+    assert_eq!(blob_count(&s).await, 0, "no object stored");
+
+    let big = body(3, 64 * KIB + 1);
+    assert_eq!(s.upload("alice", &[Part::file("big.bin", &big)]).await.status(), 201);
+    assert!(faults.calls.load(Ordering::SeqCst) > 0, "a body over the threshold is a blob");
+    assert_eq!(blob_count(&s).await, 1);
     s.env.assert_consistent().await;
 }

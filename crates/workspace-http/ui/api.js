@@ -1,5 +1,6 @@
 // The API client: bearer token from sessionStorage, JSON errors turned into ApiError, uploads
-// through XMLHttpRequest so the progress bar follows real upload progress events.
+// through XMLHttpRequest so the progress bar follows real upload progress events, and every
+// route the browser uses (listing with sort, search and folders; move; versions; trash; links).
 
 const TOKEN_KEY = 'workspace.token';
 const BASE = '/api/workspace';
@@ -52,19 +53,24 @@ function url(path, query = {}) {
   return qs ? `${BASE}${path}?${qs}` : `${BASE}${path}`;
 }
 
-async function request(method, path, { query, headers = {}, token = getToken() } = {}) {
+async function request(method, path, { query, headers = {}, body, token = getToken(), accept = [] } = {}) {
   let response;
+  const init = {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...headers },
+    cache: 'no-store',
+    credentials: 'omit',
+  };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['Content-Type'] = 'application/json';
+  }
   try {
-    response = await fetch(url(path, query), {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...headers },
-      cache: 'no-store',
-      credentials: 'omit',
-    });
+    response = await fetch(url(path, query), init);
   } catch (err) {
     throw new ApiError(0, 'network', `The server did not answer (${err.message}).`);
   }
-  if (!response.ok && response.status !== 206) throw await errorFrom(response);
+  if (!response.ok && !accept.includes(response.status)) throw await errorFrom(response);
   return response;
 }
 
@@ -73,48 +79,120 @@ async function json(method, path, options) {
   return response.status === 204 ? null : response.json();
 }
 
+const fileUrl = (id, tail = '') => `/files/${encodeURIComponent(id)}${tail}`;
+
 export const usage = (token) => json('GET', '/usage', { token });
 
-export function listFiles({ pathPrefix, sessionId, includeAllSessions, limit, cursor } = {}) {
+/** Sort keys of the listing and the order a person expects first for each. */
+export const SORTS = {
+  'created_at:desc': 'Newest first',
+  'created_at:asc': 'Oldest first',
+  'path:asc': 'Name A–Z',
+  'path:desc': 'Name Z–A',
+  'size:desc': 'Largest first',
+  'size:asc': 'Smallest first',
+};
+
+/**
+ * One page of files under `pathPrefix` (the whole workspace when empty), at any depth, in the
+ * order of `sort` (`key:order`, default newest first), whose names contain `q`.
+ */
+export async function listFiles({ pathPrefix, q, sort = 'created_at:desc', limit = 50, cursor } = {}) {
+  const [key, order] = sort.split(':');
+  const page = (want, after) => json('GET', '/files', {
+    query: { path_prefix: pathPrefix || '/', include_all_sessions: 'true', sort: key, order, q, limit: want, cursor: after },
+  });
+  const first = await page(limit, cursor);
+  if (!q) return first;
+  // A name search examines a bounded window of the listing per request (SPEC §18 at 100 000
+  // files), so a page may come back short, even empty, with a cursor: keep reading until the page
+  // is full or the listing ends (bounded, so a rare name in a huge workspace still answers).
+  const files = [...first.files];
+  let next = first.next_cursor;
+  for (let i = 0; i < SEARCH_FOLLOW_MAX && next && files.length < limit; i += 1) {
+    const more = await page(limit - files.length, next);
+    files.push(...more.files);
+    next = more.next_cursor;
+  }
+  return { ...first, files, next_cursor: next };
+}
+
+/** Most extra requests one search page makes to fill itself (each examines up to 2 000 files). */
+const SEARCH_FOLLOW_MAX = 60;
+
+/** The immediate children of a folder: `{files, folders: [{path, file_count, size_bytes}], next_cursor}`. */
+export function listChildren({ pathPrefix, limit = 1000, cursor } = {}) {
   return json('GET', '/files', {
-    query: {
-      path_prefix: pathPrefix,
-      session_id: sessionId,
-      include_all_sessions: includeAllSessions ? 'true' : undefined,
-      limit,
-      cursor,
-    },
+    query: { path_prefix: pathPrefix || '/', include_all_sessions: 'true', delimiter: '/', limit, cursor },
   });
 }
 
-export const getFile = (id) => json('GET', `/files/${encodeURIComponent(id)}`);
-export const deleteFile = (id) => json('DELETE', `/files/${encodeURIComponent(id)}`);
+/** Every sub-folder of a folder (pages through the children, at most `max` pages). */
+export async function listFolders(pathPrefix, max = 5) {
+  const folders = [];
+  let cursor;
+  for (let i = 0; i < max; i += 1) {
+    const page = await listChildren({ pathPrefix, cursor });
+    folders.push(...(page.folders || []));
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  return folders;
+}
+
+export const getFile = (id) => json('GET', fileUrl(id));
+export const deleteFile = (id) => json('DELETE', fileUrl(id));
+export const moveFile = (id, path, overwrite = false) => json('POST', fileUrl(id, '/move'), { body: { path, overwrite } });
+export const versions = (id) => json('GET', fileUrl(id, '/versions'));
+export const restore = (id, path) => json('POST', fileUrl(id, '/restore'), { body: path ? { path } : {} });
+export const moveFolder = (from, to) => json('POST', '/folders/move', { body: { from, to } });
+export const deleteFolder = (path) => json('DELETE', '/folders', { query: { path } });
+export const listTrash = ({ limit, cursor } = {}) => json('GET', '/trash', { query: { limit, cursor } });
+export const purge = (id) => json('DELETE', `/trash/${encodeURIComponent(id)}`);
+export const emptyTrash = () => json('DELETE', '/trash');
+
+/** A signed link: `{url, expires_at}`; the URL works without the header until it expires. */
+export const createLink = (id, expiresIn = 600) => json('POST', fileUrl(id, '/link'), { query: { expires_in: expiresIn } });
 
 /** A signed download URL that works without the header (for <img>, <video>, <a download>). */
 export async function signedUrl(id, { disposition, expiresIn = 600 } = {}) {
-  const link = await json('POST', `/files/${encodeURIComponent(id)}/link`, { query: { expires_in: expiresIn } });
+  const link = await createLink(id, expiresIn);
   return disposition ? `${link.url}&disposition=${encodeURIComponent(disposition)}` : link.url;
 }
 
-/** The first `maxBytes` of a file as text (with the bearer header), and whether it was cut. */
+/** A signed thumbnail URL (a signed download link's query on the thumbnail route), `size` px. */
+export async function thumbnailUrl(id, size = 256) {
+  const link = await createLink(id, 900);
+  return `${link.url.replace('/download?', '/thumbnail?')}&size=${size}`;
+}
+
+/**
+ * The first `maxBytes` of a file as text (with the bearer header), and whether the file is longer
+ * than what came back: a 206 is cut only if Content-Range's total says so.
+ */
 export async function fetchTextStart(id, maxBytes = 65536) {
-  const response = await request('GET', `/files/${encodeURIComponent(id)}/download`, {
+  const response = await request('GET', fileUrl(id, '/download'), {
     query: { disposition: 'inline' },
     headers: { Range: `bytes=0-${maxBytes - 1}` },
+    accept: [206, 416],
   });
+  if (response.status === 416) return { text: '', truncated: false, total: 0 }; // an empty file
   const text = await response.text();
-  return { text, truncated: response.status === 206 };
+  const range = /\/(\d+)\s*$/.exec(response.headers.get('Content-Range') || '');
+  const total = range ? Number(range[1]) : Number(response.headers.get('Content-Length') || 0);
+  const received = Number(/^bytes (\d+)-(\d+)/.exec(response.headers.get('Content-Range') || '')?.[2] ?? -1) + 1;
+  const truncated = response.status === 206 && range !== null && received < total;
+  return { text, truncated, total };
 }
 
 /**
  * Uploads one file. Fields go before the `file` part, as the server requires.
  * `onProgress(loaded, total)` is called from XMLHttpRequest upload progress events.
  */
-export function uploadFile(file, { path, sessionId, overwrite }, onProgress) {
+export function uploadFile(file, { path, overwrite }, onProgress) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
     if (path) form.append('path', path);
-    if (sessionId) form.append('session_id', sessionId);
     form.append('overwrite', overwrite ? 'true' : 'false');
     form.append('file', file, file.name);
 

@@ -1,35 +1,50 @@
-// Entry point: sign-in with a pasted token, and the hash routes #/files and #/chat.
+// Entry point: sign-in with a pasted token, the hash routes (#/files?path=…&q=…, #/trash,
+// #/chat), and the live change feed while signed in.
 
 import * as api from './api.js';
 import { showChat } from './chat.js';
 import { $, setStatus } from './dom.js';
+import { startLive, stopLive } from './events.js';
 import { showFiles } from './files.js';
+import { showTrash } from './trash.js';
 
-const VIEWS = ['signin', 'files', 'chat'];
+const VIEWS = ['signin', 'files', 'trash', 'chat'];
+const TITLES = { signin: 'Sign in', files: 'Files', trash: 'Trash', chat: 'Chat' };
 
 function show(view) {
   for (const name of VIEWS) $(`view-${name}`).hidden = name !== view;
   const signedIn = view !== 'signin';
   $('nav').hidden = !signedIn;
   $('who').hidden = !signedIn;
-  for (const name of ['files', 'chat']) {
+  for (const name of ['files', 'trash', 'chat']) {
     const link = $(`nav-${name}`);
     if (name === view) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  document.title = `${view === 'signin' ? 'Sign in' : view === 'files' ? 'Files' : 'Chat'} · Workspace`;
+  document.title = `${TITLES[view]} · Workspace`;
   document.body.dataset.view = view;
+}
+
+/** `#/files?path=/a` → `{ view: 'files', params }`. */
+function parseHash() {
+  const hash = location.hash.startsWith('#/') ? location.hash.slice(2) : '';
+  const [name, query = ''] = hash.split('?');
+  const view = ['files', 'trash', 'chat'].includes(name) ? name : 'files';
+  return { view, params: new URLSearchParams(query) };
 }
 
 function route() {
   if (!api.getToken()) {
+    stopLive();
     show('signin');
     $('token-input').focus();
     return;
   }
-  const view = location.hash === '#/chat' ? 'chat' : 'files';
+  startLive();
+  const { view, params } = parseHash();
   show(view);
-  if (view === 'files') showFiles();
+  if (view === 'files') showFiles(params);
+  else if (view === 'trash') showTrash();
   else showChat();
 }
 
@@ -58,7 +73,10 @@ function init() {
     api.setToken(token);
     $('token-input').value = '';
     setStatus(statusEl, '');
-    if (location.hash !== '#/files' && location.hash !== '#/chat') location.hash = '#/files';
+    if (!location.hash.startsWith('#/')) {
+      location.hash = '#/files'; // hashchange routes
+      return;
+    }
     route();
     $('main').focus();
   });

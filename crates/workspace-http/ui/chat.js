@@ -1,6 +1,7 @@
-// The chat view: a transcript (JSON list of {role, content}) rendered as messages. Markdown goes
-// through the safe renderer; every `workspace://` reference becomes an image or video loaded
-// through a signed download link, with a badge saying the AI cannot see it.
+// The chat view: a transcript (a JSON list of {role, content}, or plain markdown) rendered as
+// messages. Markdown goes through the safe renderer; every `workspace://` reference becomes an
+// image or video loaded through a signed download link (renewed once when it fails, e.g. expired),
+// with a badge saying the AI cannot see it.
 
 import { ApiError, getFile, listFiles, signedUrl } from './api.js';
 import { $, clear, h, setStatus } from './dom.js';
@@ -8,10 +9,27 @@ import { renderMarkdown } from './markdown.js';
 
 export const BADGE_TEXT = 'AI cannot see this image';
 const STORAGE_KEY = 'workspace.transcript';
-const KNOWN_ROLES = new Set(['user', 'assistant', 'system', 'tool']);
+const KNOWN_ROLES = new Set(['user', 'assistant', 'system', 'tool', 'document']);
 
 let wired = false;
 let renderCount = 0;
+
+/**
+ * Reads what was pasted: a JSON transcript (a list of messages, or `{messages: [...]}`), or else
+ * plain markdown, shown as one message. Text that merely starts like JSON (`[link](…)`) but does
+ * not parse as a transcript is markdown too.
+ */
+export function parseTranscript(text) {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
+    try {
+      return { kind: 'json', messages: normaliseTranscript(JSON.parse(trimmed)) };
+    } catch {
+      // Not a transcript: fall through to markdown.
+    }
+  }
+  return { kind: 'markdown', messages: [{ role: 'document', content: text }] };
+}
 
 /** Turns the parsed JSON into `[{ role, content }]` with string content, or throws. */
 export function normaliseTranscript(data) {
@@ -56,7 +74,7 @@ async function lookup(ref) {
   if (ref.id) {
     info = await getFile(ref.id);
   } else {
-    const page = await listFiles({ pathPrefix: ref.path, includeAllSessions: true, limit: 1 });
+    const page = await listFiles({ pathPrefix: ref.path, sort: 'path:asc', limit: 1 });
     info = page.files.find((f) => f.path === ref.path);
     if (!info) throw new ApiError(404, 'not_found', 'no file at that path');
   }
@@ -71,18 +89,46 @@ function kindOf(mime) {
   return 'file';
 }
 
-function placeholder(box, ref, reason) {
+function placeholder(box, ref, reason, broken = false) {
   clear(box);
-  box.className = 'ws-media ws-missing';
+  box.className = `ws-media ws-missing${broken ? ' ws-broken' : ''}`;
   box.setAttribute('role', 'img');
   box.setAttribute('aria-label', `Unavailable workspace file: ${reason}`);
   box.append(
     h('span', { class: 'ws-missing-icon', 'aria-hidden': 'true', text: '⊘' }),
     h('span', { class: 'ws-missing-text' },
-      h('strong', { text: 'File unavailable' }),
+      h('strong', { text: broken ? 'Image broken' : 'File unavailable' }),
       h('span', { text: ` — ${reason}` }),
       h('code', { text: ref.raw })),
   );
+}
+
+/**
+ * An image on a signed link. Links expire (and lazy images may load long after the link was
+ * made): on a load error the image asks for a fresh link once and retries; a second failure shows
+ * a broken-image placeholder that says so.
+ */
+function renewingImage(box, ref, info, url, label) {
+  const img = h('img', { src: url, alt: label, loading: 'lazy', decoding: 'async' });
+  img.dataset.renewed = '0';
+  const onError = async () => {
+    if (img.dataset.renewed === '0') {
+      img.dataset.renewed = '1';
+      try {
+        img.src = await signedUrl(info.id, { disposition: 'inline' });
+        return;
+      } catch (err) {
+        const gone = err instanceof ApiError && err.status === 404;
+        img.removeEventListener('error', onError);
+        placeholder(box, ref, gone ? 'not found or deleted from the workspace' : `its link could not be renewed (${err.message})`, true);
+        return;
+      }
+    }
+    img.removeEventListener('error', onError);
+    placeholder(box, ref, 'the image could not be loaded, even with a fresh link', true);
+  };
+  img.addEventListener('error', onError);
+  return img;
 }
 
 function badge() {
@@ -103,9 +149,7 @@ function mediaNode(resolve) {
         box.dataset.fileId = info.id;
         const label = alt || info.name;
         if (kind === 'image') {
-          const img = h('img', { src: url, alt: label, loading: 'lazy', decoding: 'async' });
-          img.addEventListener('error', () => placeholder(box, ref, 'the image could not be loaded'), { once: true });
-          box.append(img, badge());
+          box.append(renewingImage(box, ref, info, url, label), badge());
         } else if (kind === 'video' || kind === 'audio') {
           const media = h(kind, { src: url, controls: true, preload: 'metadata', 'aria-label': label });
           box.append(media, badge());
@@ -149,15 +193,11 @@ function renderFromInput() {
     setStatus(status, 'Paste a transcript first.', 'error');
     return;
   }
-  let messages;
-  try {
-    messages = normaliseTranscript(JSON.parse(text));
-  } catch (err) {
-    setStatus(status, `This is not a transcript: ${err.message}`, 'error');
-    return;
-  }
+  const { messages, kind } = parseTranscript(text);
   sessionStorage.setItem(STORAGE_KEY, text);
-  setStatus(status, `${messages.length} message${messages.length === 1 ? '' : 's'} shown.`, 'ok');
+  setStatus(status, kind === 'json'
+    ? `${messages.length} message${messages.length === 1 ? '' : 's'} shown.`
+    : 'Shown as markdown (this is not a JSON list of messages).', 'ok');
   renderTranscript(messages);
 }
 

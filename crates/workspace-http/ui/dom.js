@@ -64,8 +64,9 @@ export function setStatus(el, message, kind = '') {
 }
 
 /** Asks a yes/no question in the page's own <dialog> (no window.confirm). */
-export function confirmDialog(text, okLabel = 'Delete') {
+export function confirmDialog(text, okLabel = 'Delete', title = okLabel === 'Delete' ? 'Delete file?' : `${okLabel}?`) {
   const dialog = $('confirm-dialog');
+  $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = okLabel;
   dialog.returnValue = '';

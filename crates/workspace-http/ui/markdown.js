@@ -1,7 +1,8 @@
 // A small, safe Markdown renderer for chat messages. It builds DOM nodes with createElement and
 // text nodes only (never innerHTML), so raw HTML in a message is shown as text and cannot run.
 // Supported: paragraphs with line breaks, headings, fenced and inline code, block quotes,
-// ordered and unordered lists (nested by indentation), rules, emphasis, strong, strikethrough,
+// ordered and unordered lists (nested by indentation), tables (GitHub's pipe tables, with column
+// alignment), rules, emphasis, strong, strikethrough,
 // links (http, https and mailto only), autolinks, images, and `workspace://` references, which
 // are handed to `options.media` to become images or videos.
 
@@ -51,6 +52,60 @@ const LIST_ITEM = /^( *)([-*+]|\d{1,9}[.)])(?:\s+(.*)|$)/;
 
 function indentOf(line) {
   return line.length - line.replace(/^ +/, '').length;
+}
+
+const TABLE_DELIMITER = /^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+/** Splits a table row into cells on unescaped pipes (outer pipes optional). */
+export function tableCells(line) {
+  let row = line.trim();
+  if (row.startsWith('|')) row = row.slice(1);
+  if (row.endsWith('|') && !row.endsWith('\\|')) row = row.slice(0, -1);
+  const cells = [];
+  let cell = '';
+  for (let i = 0; i < row.length; i += 1) {
+    if (row[i] === '\\' && row[i + 1] === '|') {
+      cell += '|';
+      i += 1;
+    } else if (row[i] === '|') {
+      cells.push(cell.trim());
+      cell = '';
+    } else {
+      cell += row[i];
+    }
+  }
+  cells.push(cell.trim());
+  return cells;
+}
+
+/** A table starts at `i` when the line has a pipe and the next is a delimiter row with as many cells. */
+function tableStart(lines, i) {
+  if (i + 1 >= lines.length || !lines[i].includes('|') || !TABLE_DELIMITER.test(lines[i + 1])) return false;
+  if (!lines[i + 1].includes('|') && tableCells(lines[i]).length !== 1) return false;
+  return tableCells(lines[i]).length === tableCells(lines[i + 1]).length;
+}
+
+function parseTable(lines, start, ctx, out) {
+  const header = tableCells(lines[start]);
+  const aligns = tableCells(lines[start + 1]).map((d) => {
+    const left = d.startsWith(':');
+    const right = d.endsWith(':');
+    return left && right ? 'center' : right ? 'right' : left ? 'left' : '';
+  });
+  const cell = (tag, text, col) => h(tag, { class: aligns[col] ? `align-${aligns[col]}` : false, scope: tag === 'th' ? 'col' : false },
+    parseInline(text, ctx));
+  const head = h('tr', {}, header.map((text, col) => cell('th', text, col)));
+  const body = h('tbody');
+  let i = start + 2;
+  while (i < lines.length && !/^\s*$/.test(lines[i]) && lines[i].includes('|') && !startsBlock(lines[i])) {
+    const cells = tableCells(lines[i]);
+    // Rows have the header's width: missing cells are empty, extra cells are dropped.
+    body.append(h('tr', {}, header.map((_, col) => cell('td', cells[col] ?? '', col))));
+    i += 1;
+  }
+  // The wrapper scrolls a wide table sideways; it takes focus so the keyboard can scroll it too.
+  out.push(h('div', { class: 'md-table', tabindex: '0' }, h('table', {}, h('thead', {}, head), body)));
+  return i;
 }
 
 function startsBlock(line) {
@@ -104,10 +159,12 @@ function parseBlocks(inputLines, ctx) {
       out.push(h('blockquote', {}, parseBlocks(body, ctx)));
     } else if ((m = LIST_ITEM.exec(line))) {
       i = parseList(lines, i, ctx, out);
+    } else if (tableStart(lines, i)) {
+      i = parseTable(lines, i, ctx, out);
     } else {
       const body = [line];
       i += 1;
-      while (i < lines.length && !/^\s*$/.test(lines[i]) && !startsBlock(lines[i])) {
+      while (i < lines.length && !/^\s*$/.test(lines[i]) && !startsBlock(lines[i]) && !tableStart(lines, i)) {
         body.push(lines[i]);
         i += 1;
       }

@@ -175,6 +175,15 @@ impl ServerConfig {
                 .map(|v| parse_size("WS_GREP_MAX_FILE_BYTES", &v))
                 .transpose()?
                 .unwrap_or(Settings::default().grep_max_file_bytes),
+            thumbnail_max_pixels: match var(&["WS_THUMBNAIL_MAX_PIXELS"]) {
+                Some(v) => v.trim().parse().map_err(|_| {
+                    anyhow!(
+                        "WS_THUMBNAIL_MAX_PIXELS={v}: expected a whole number of pixels from 1 to {}",
+                        workspace_core::previews::MAX_MAX_PIXELS
+                    )
+                })?,
+                None => Settings::default().thumbnail_max_pixels,
+            },
         };
         settings.validate().map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_start_matches("invalid input: ")))?;
         let max_link_ttl = Duration::from_secs(
@@ -403,8 +412,11 @@ mod tests {
             ("WS_INLINE_MAX_BYTES", "0"),
             ("WS_STORAGE_TIMEOUT_SECS", "5"),
             ("WS_GREP_MAX_FILE_BYTES", "1MiB"),
+            ("WS_THUMBNAIL_MAX_PIXELS", "1000000"),
         ])
         .unwrap();
+        assert_eq!(cfg.settings.thumbnail_max_pixels, 1_000_000);
+        assert_eq!(config(&[secret]).unwrap().settings.thumbnail_max_pixels, 50_000_000, "default 50 MP");
         assert_eq!(cfg.settings.history, HistoryPolicy { days: 7, max_versions: 3 });
         assert_eq!(cfg.settings.inline_max_bytes, 0);
         assert_eq!(cfg.settings.grep_max_file_bytes, 1024 * 1024);
@@ -418,6 +430,10 @@ mod tests {
             ("WS_MAX_VERSIONS", "many"),
             ("WS_INLINE_MAX_BYTES", "2MiB"),
             ("WS_STORAGE_TIMEOUT_SECS", "0"),
+            ("WS_THUMBNAIL_MAX_PIXELS", "0"),
+            ("WS_THUMBNAIL_MAX_PIXELS", "50MP"),
+            ("WS_THUMBNAIL_MAX_PIXELS", "-5"),
+            ("WS_THUMBNAIL_MAX_PIXELS", "2000000000"),
         ] {
             let err = config(&[secret, (name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");

@@ -97,12 +97,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = workspaces.gc(options).await?;
             println!(
                 "gc: scanned {} blobs, removed {} orphans, purged {} history rows and {} events, removed {} \
-                 unfinished uploads",
+                 unfinished uploads; removed {} of {} cached thumbnails",
                 report.blobs_scanned,
                 report.orphan_blobs_deleted,
                 report.history_purged,
                 report.events_deleted,
-                report.incomplete_removed
+                report.incomplete_removed,
+                report.orphan_thumbnails_deleted,
+                report.thumbnails_scanned
             );
             Ok(())
         }

@@ -35,6 +35,9 @@ pub struct Faults {
     /// Random faults, in permille per call: a put fails before, during (after a random number of
     /// bytes) or after storing; a delete fails; every call may be delayed up to 20 ms.
     pub chaos_permille: AtomicU32,
+    /// Calls that reached the backend (every method but `storage_path`, which only names a key),
+    /// counted whatever the switches say.
+    pub calls: AtomicU64,
 }
 
 /// Wraps a backend and injects the failures switched on in its [`Faults`].
@@ -57,6 +60,11 @@ impl Faults {
     fn roll(&self) -> bool {
         let permille = self.chaos_permille.load(Ordering::Relaxed);
         permille > 0 && rand::random_range(0..1000) < permille
+    }
+
+    /// Counts one call.
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Never returns while `hang` is set.
@@ -85,6 +93,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn put(&self, key: &BlobKey, body: BodyStream) -> Result<u64, StorageError> {
+        self.faults.count();
         self.faults.maybe_hang().await;
         self.faults.jitter().await;
         let chaos = self.faults.roll();
@@ -126,6 +135,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<GetResult, StorageError> {
+        self.faults.count();
         self.faults.maybe_hang().await;
         self.faults.jitter().await;
         if self.faults.roll() {
@@ -135,6 +145,7 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        self.faults.count();
         self.faults.maybe_hang().await;
         self.faults.jitter().await;
         if self.faults.fail_deletes.load(Ordering::SeqCst) || self.faults.roll() {
@@ -144,22 +155,27 @@ impl WorkspaceStorageBackend for FaultyStorage {
     }
 
     async fn head(&self, key: &BlobKey) -> Result<Option<ObjectMeta>, StorageError> {
+        self.faults.count();
         self.inner.head(key).await
     }
 
     fn list(&self, prefix: &str) -> ObjectStream {
+        self.faults.count();
         self.inner.list(prefix)
     }
 
     async fn download_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        self.faults.count();
         self.inner.download_url(key, expires_in).await
     }
 
     async fn purge_incomplete(&self, older_than: Duration) -> Result<u64, StorageError> {
+        self.faults.count();
         self.inner.purge_incomplete(older_than).await
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
+        self.faults.count();
         self.faults.maybe_hang().await;
         self.inner.ping().await
     }

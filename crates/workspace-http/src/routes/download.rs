@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use workspace_core::{FileInfo, WorkspaceId, WorkspaceManager};
+use workspace_core::FileInfo;
 
-use crate::auth::authenticate;
 use crate::disposition::{Disposition, content_disposition};
 use crate::error::{ApiError, ErrorBody};
 use crate::range::parse_range;
 use crate::routes::ApiQuery;
+use crate::routes::access::{Caller, LinkParams, etag_matches, resolve_caller};
 use crate::routes::parse_file_id;
 use crate::state::AppState;
 
@@ -69,37 +69,7 @@ fn inline_safe(mime: &mime::Mime) -> bool {
         || essence.starts_with("audio/")
 }
 
-/// Who is asking: a bearer token or a signed link.
-enum Caller {
-    Bearer,
-    Link { expires: i64 },
-}
-
-async fn resolve_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &DownloadQuery,
-    id: workspace_core::FileId,
-) -> Result<(WorkspaceManager, Caller), ApiError> {
-    if let Some(sig) = &query.sig {
-        let now = chrono::Utc::now().timestamp();
-        let workspace: WorkspaceId = query.w.as_deref().and_then(|w| w.parse().ok()).ok_or(ApiError::BadLink)?;
-        let expires = query.exp.ok_or(ApiError::BadLink)?;
-        if !state.config().links.verify(workspace, id, expires, sig, now) {
-            return Err(ApiError::BadLink);
-        }
-        let manager = state.workspaces().manager_for_workspace(workspace).await.map_err(|_| ApiError::BadLink)?;
-        return Ok((manager, Caller::Link { expires }));
-    }
-    let user = authenticate(headers, state.jwt()).await?;
-    Ok((state.manager(&user, None).await?, Caller::Bearer))
-}
-
-fn etag_matches(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
-}
-
-fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+pub(crate) fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
     }
@@ -111,13 +81,7 @@ fn common_headers(info: &FileInfo, etag: &str, caller: &Caller) -> HeaderMap {
     insert(&mut headers, header::LAST_MODIFIED, &httpdate::fmt_http_date(info.created_at.into()));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let cache = match caller {
-        Caller::Bearer => "private, no-store".to_owned(),
-        Caller::Link { expires } => {
-            format!("private, max-age={}", (expires - chrono::Utc::now().timestamp()).clamp(0, 86_400))
-        }
-    };
-    insert(&mut headers, header::CACHE_CONTROL, &cache);
+    insert(&mut headers, header::CACHE_CONTROL, &caller.cache_control());
     headers
 }
 
@@ -165,7 +129,8 @@ pub async fn download_file(
             return Err(ApiError::BadRequest("invalid_input", "`disposition` must be inline or attachment".into()));
         }
     };
-    let (manager, caller) = resolve_caller(&state, &request_headers, &query, id).await?;
+    let link = LinkParams { w: query.w.as_deref(), exp: query.exp, sig: query.sig.as_deref() };
+    let (manager, caller) = resolve_caller(&state, &request_headers, link, id).await?;
     let opened = manager.open(id).await?;
     let info = &opened.info;
     let etag = format!("\"{}\"", info.checksum);

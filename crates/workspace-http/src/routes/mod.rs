@@ -1,5 +1,6 @@
 //! The routes of SPEC §7, one module per concern.
 
+pub(crate) mod access;
 pub mod download;
 pub mod events;
 pub mod files;
@@ -7,6 +8,7 @@ pub mod health;
 pub mod history;
 pub mod links;
 pub mod structure;
+pub mod thumbnail;
 pub mod upload;
 pub mod usage;
 

@@ -8,6 +8,10 @@
 //!   id, capped at the max file size (and the quota), and the fields that follow decide the path;
 //!   conflict, preconditions and quota are decided at commit.
 //!
+//! A request whose whole body is within the inline threshold (by its `Content-Length`) takes
+//! neither the upload line nor the early checks: its file is staged in memory as in the second
+//! case, and the commit decides.
+//!
 //! Fields after `file` are read and applied in both cases, so in a form that gives fields on both
 //! sides the early checks use the fields before `file` and the commit uses them all. Unknown
 //! fields and a second `file` part are refused; a refused or abandoned upload leaves no blob.
@@ -205,6 +209,13 @@ fn upload_file_name(raw: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
+/// Whether the request's whole body, by its `Content-Length`, is at most `inline_max` bytes (and
+/// inline content is on): its file part then ends within the threshold and lives in its row.
+fn small_body(headers: &HeaderMap, inline_max: u64) -> bool {
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    inline_max > 0 && length.is_some_and(|length| length <= inline_max)
+}
+
 /// Uploads a file (multipart/form-data, streamed).
 #[utoipa::path(post, path = "/api/workspace/files", tag = "files", operation_id = "upload_file",
     params(UploadQuery,
@@ -231,9 +242,15 @@ pub async fn upload_file(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // A body whose whole request fits under the inline threshold is held in memory for its row
+    // whatever happens (at most that many bytes; hyper stops a body at its Content-Length), never
+    // becomes a blob, and cannot outlast its headers by much: it skips the upload line and the
+    // pre-body checks (the commit makes the same checks), so small writes of one user run side by
+    // side and share their group commit (SPEC §12).
+    let small = small_body(&headers, state.workspaces().settings().inline_max_bytes);
     // Held until the upload ends, fails or the client goes away (the handler future is dropped).
     // Waits in line for a free slot first; a refusal is read by the client (see `serve`).
-    let _slot = state.upload_slot(&user).await?;
+    let _slot = if small { None } else { Some(state.upload_slot(&user).await?) };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| ApiError::UnsupportedMediaType("expected a multipart/form-data body with a boundary".into()))?;
@@ -267,7 +284,7 @@ pub async fn upload_file(
         }
         let file = FilePart::of(&field);
         let body = file_stream(field);
-        let held = if fields_first {
+        let held = if fields_first && !small {
             // The target is known: refuse a conflict now and cap the body at the quota's room.
             let (manager, new) = target(&state, &user, &options, &file, &precondition).await?;
             let cap = manager.preflight(&new).await?;

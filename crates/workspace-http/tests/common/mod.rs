@@ -98,6 +98,17 @@ impl Server {
         }
     }
 
+    /// A client of a server already serving at `addr` over `env` (built by the test itself).
+    pub fn on(addr: SocketAddr, env: TestEnv) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            client: reqwest::Client::new(),
+            env,
+            jwt: JwtConfig::new(SECRET, Some(AUDIENCE.into())).unwrap(),
+        }
+    }
+
     pub fn token(&self, user: &str) -> String {
         self.jwt.mint(&UserId::new(user).unwrap(), chrono::Utc::now().timestamp() + 600).unwrap()
     }
