@@ -252,6 +252,9 @@ pub struct FetchResponse {
     pub body: Bytes,
 }
 
+/// A response body as it arrives, each chunk checked against the cap and the timeouts.
+pub type FetchBody = BoxStream<'static, Result<Bytes, FetchError>>;
+
 /// A response whose body is still on the wire ([`Fetcher::get_stream`]). Dropping it (or its
 /// body) closes the connection.
 pub struct FetchStream {
@@ -267,7 +270,7 @@ pub struct FetchStream {
     /// The body: each item is a piece as it arrived. It ends with [`FetchError::TooLarge`] as
     /// soon as the bytes so far pass the cap, and with [`FetchError::Timeout`] when the server
     /// goes silent for the read timeout or the whole request passes the total timeout.
-    pub body: BoxStream<'static, Result<Bytes, FetchError>>,
+    pub body: FetchBody,
 }
 
 impl fmt::Debug for FetchStream {
@@ -525,11 +528,7 @@ impl Fetcher {
     /// The body of the final hop as a stream that refuses it as soon as it passes the cap (a
     /// declared length over the cap is refused before any byte is read) and stops at the read
     /// and total timeouts. The stream owns the connection.
-    fn body_stream(
-        &self,
-        hop: Hop,
-        deadline: Instant,
-    ) -> Result<(Option<u64>, BoxStream<'static, Result<Bytes, FetchError>>), FetchError> {
+    fn body_stream(&self, hop: Hop, deadline: Instant) -> Result<(Option<u64>, FetchBody), FetchError> {
         let limit = self.config.max_body_bytes;
         let declared = hop
             .response
