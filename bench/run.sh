@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: our server (SQLite + local disk) vs nginx and dufs, on loopback.
 #
-#   bench/run.sh           full run (1 GiB files, 20 s of small writes, 100 000-file listing);
-#                          writes docs/BENCHMARKS.md (takes a few minutes)
+#   bench/run.sh           full run (1 GiB files, 20 s of small writes, 100 000-file listing, each
+#                          throughput measure 3 times); writes docs/BENCHMARKS.md (about 15 minutes)
 #   bench/run.sh --quick   small sizes, a few seconds of load: proves the harness runs (CI);
 #                          debug build unless BENCH_PROFILE=release; writes $BENCH_OUT
 #                          (default ~/.cache/workspace-bench/BENCHMARKS-quick.md)
@@ -10,6 +10,12 @@
 # Installs what it needs: nginx (apt-get, if missing) and dufs (a pinned version, cached by
 # scripts/tools.sh). Every server listens on 127.0.0.1 only; every load loop is
 # bounded in time and count. Exits non-zero when any step fails.
+#
+# Each throughput measure runs BENCH_REPEAT times (3; 2 in quick mode), ours and the peers
+# interleaved (ours, nginx, dufs, ours, …) so a change in the machine's load hits all of them;
+# the report gives the median and the spread. Our server runs with its defaults except the
+# sizes the runs need (max file size, quota, media size) and the number of change-feed streams
+# one user may open (the feed run opens 200).
 set -euo pipefail
 
 QUICK=0
@@ -28,11 +34,15 @@ NGINX_PORT=$((PORT_BASE + 1))
 DUFS_PORT=$((PORT_BASE + 2))
 MiB=$((1024 * 1024))
 
+MEDIA_PORT=$((PORT_BASE + 3))
+
 if [[ $QUICK == 1 ]]; then
-  BIG=$((64 * MiB)); RUNS=5; PAR=8; SLICE=$((8 * MiB)); SW_SECS=2; LIST_N=2000; LOAD_SECS=1
+  BIG=$((64 * MiB)); RUNS=3; PAR=8; SLICE=$((8 * MiB)); SW_SECS=2; LIST_N=2000; LOAD_SECS=1
+  MANY_WRITES=1000; MEDIA=$((16 * MiB)); REPEAT=${BENCH_REPEAT:-2}
   OUT=${BENCH_OUT:-$CACHE/BENCHMARKS-quick.md}
 else
-  BIG=$((1024 * MiB)); RUNS=5; PAR=8; SLICE=$((256 * MiB)); SW_SECS=20; LIST_N=100000; LOAD_SECS=10
+  BIG=$((1024 * MiB)); RUNS=3; PAR=8; SLICE=$((256 * MiB)); SW_SECS=20; LIST_N=100000; LOAD_SECS=10
+  MANY_WRITES=100000; MEDIA=$((200 * MiB)); REPEAT=${BENCH_REPEAT:-3}
   OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 fi
 
@@ -89,11 +99,19 @@ WWW=$WORK/www
 mkdir -p "$DATA" "$WWW/nginx-up" "$WWW/dufs-up"
 
 export WS_BIND=127.0.0.1:$OURS_PORT WS_DATA_DIR=$DATA WS_MAX_FILE_SIZE=2GiB WS_QUOTA_BYTES=1000GiB
+export WS_MAX_MEDIA_BYTES=1GiB
 export WS_JWT_SECRET=bench-secret-0123456789abcdef RUST_LOG=${RUST_LOG:-warn}
 # The server's defaults otherwise: 16 clients of one user writing at once wait in line for an
 # upload slot (SPEC §7) rather than being refused, so the small-writes run needs no lifted limit.
 # The feed run opens 200 change-feed streams of one user (the default bound is 8 per user).
 export WS_MAX_EVENT_STREAMS=256
+# The image block, pointed at the stand-in images API whose image is a $MEDIA-byte URL: the
+# remote-media run stores it through run_block → store_media_file. The block trusts its own
+# configured origin, so nothing else on loopback is opened to the fetcher.
+export OPENAI_BASE_URL=http://127.0.0.1:$MEDIA_PORT
+"$BENCH" serve-media --port "$MEDIA_PORT" --size "$MEDIA" >"$WORK/media.log" 2>&1 &
+PIDS+=("$!")
+wait_port media-api "$MEDIA_PORT"
 # Local disk whatever the caller's shell holds (`eval "$(scripts/fake-gcs.sh start)"` exports GCS).
 unset WS_DATABASE_URL DATABASE_URL WS_STORAGE_DIR WORKSPACE_STORAGE_DIR WS_STORAGE_BACKEND MEDIA_GCS_BUCKET_NAME \
   WS_GCS_BUCKET WS_GCS_ENDPOINT WS_GCS_CREDENTIALS || true
@@ -113,6 +131,9 @@ sync
 b upload --key up_ours --url "$OURS/files?path=/bench/big.bin" --form multipart --size "$BIG" \
   --header "$AUTH" --pid "$OURS_PID" --id-out "$WORK/big.id"
 BIG_ID=$(cat "$WORK/big.id")
+log "the disk: $BIG bytes to a new file, fdatasync"
+sync
+b disk --key disk --path "$WORK/disk.bin" --size "$BIG"
 # The peers serve the very bytes ours stored: a hard link to our blob. Blobs are keyed by content,
 # not by file id; the big file is the only blob of its size.
 BLOB=$(find "$DATA/files/objects" -type f -size "${BIG}c" | head -n1)
@@ -162,36 +183,67 @@ wait_port dufs "$DUFS_PORT"
 NGINX_URL=http://127.0.0.1:$NGINX_PORT
 DUFS_URL=http://127.0.0.1:$DUFS_PORT
 
-log "upload $BIG bytes: nginx (WebDAV PUT) and dufs (PUT); neither fsyncs"
-sync
-b upload --key up_nginx --url "$NGINX_URL/nginx-up/big.bin" --form put --size "$BIG"
-sync
-b upload --key up_dufs --url "$DUFS_URL/dufs-up/big.bin" --form put --size "$BIG"
-sync
-rm -f "$WWW/nginx-up/big.bin" "$WWW/dufs-up/big.bin"
+log "upload $BIG bytes, $REPEAT× each: ours (again, to another path), nginx (WebDAV PUT), dufs (PUT); neither peer fsyncs"
+for i in $(seq 1 "$REPEAT"); do
+  if [[ $i -gt 1 ]]; then
+    sync
+    b upload --key up_ours --url "$OURS/files?path=/bench/big-$i.bin" --form multipart --size "$BIG" \
+      --header "$AUTH" --pid "$OURS_PID"
+  fi
+  sync
+  b upload --key up_nginx --url "$NGINX_URL/nginx-up/big.bin" --form put --size "$BIG"
+  sync
+  b upload --key up_dufs --url "$DUFS_URL/dufs-up/big.bin" --form put --size "$BIG"
+  sync
+  rm -f "$WWW/nginx-up/big.bin" "$WWW/dufs-up/big.bin"
+done
 
-log "download $BIG bytes, $RUNS runs each"
-b download --key dl_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" --runs "$RUNS" --expect "$BIG"
-b download --key dl_nginx --url "$NGINX_URL/big.bin" --runs "$RUNS" --expect "$BIG"
-b download --key dl_dufs --url "$DUFS_URL/big.bin" --runs "$RUNS" --expect "$BIG"
+log "download $BIG bytes, $REPEAT× $RUNS runs each"
+for _ in $(seq 1 "$REPEAT"); do
+  b download --key dl_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" --runs "$RUNS" --expect "$BIG"
+  b download --key dl_nginx --url "$NGINX_URL/big.bin" --runs "$RUNS" --expect "$BIG"
+  b download --key dl_dufs --url "$DUFS_URL/big.bin" --runs "$RUNS" --expect "$BIG"
+done
 
-log "$PAR parallel downloads of $SLICE bytes each"
-b parallel-download --key pdl_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" \
-  --parallel "$PAR" --slice "$SLICE" --file-size "$BIG" --pid "$OURS_PID"
-b parallel-download --key pdl_nginx --url "$NGINX_URL/big.bin" --parallel "$PAR" --slice "$SLICE" --file-size "$BIG"
-b parallel-download --key pdl_dufs --url "$DUFS_URL/big.bin" --parallel "$PAR" --slice "$SLICE" --file-size "$BIG"
+log "$PAR parallel downloads of $SLICE bytes each, $REPEAT×"
+for _ in $(seq 1 "$REPEAT"); do
+  b parallel-download --key pdl_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" \
+    --parallel "$PAR" --slice "$SLICE" --file-size "$BIG" --pid "$OURS_PID"
+  b parallel-download --key pdl_nginx --url "$NGINX_URL/big.bin" --parallel "$PAR" --slice "$SLICE" --file-size "$BIG"
+  b parallel-download --key pdl_dufs --url "$DUFS_URL/big.bin" --parallel "$PAR" --slice "$SLICE" --file-size "$BIG"
+done
 
-log "1 MiB ranges, 16 connections, ${LOAD_SECS}s each"
+log "1 MiB ranges, 16 connections, ${LOAD_SECS}s each, $REPEAT×"
 RANGE_ARGS=(--mode range --concurrency 16 --seconds "$LOAD_SECS" --max 2000000 --range-size "$MiB" --file-size "$BIG")
-b load --key range_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" "${RANGE_ARGS[@]}"
-b load --key range_nginx --url "$NGINX_URL/big.bin" "${RANGE_ARGS[@]}"
-b load --key range_dufs --url "$DUFS_URL/big.bin" "${RANGE_ARGS[@]}"
+for _ in $(seq 1 "$REPEAT"); do
+  b load --key range_ours --url "$OURS/files/$BIG_ID/download" --header "$AUTH" "${RANGE_ARGS[@]}"
+  b load --key range_nginx --url "$NGINX_URL/big.bin" "${RANGE_ARGS[@]}"
+  b load --key range_dufs --url "$DUFS_URL/big.bin" "${RANGE_ARGS[@]}"
+done
 
-log "4 KiB writes, 16 clients, ${SW_SECS}s each"
+log "4 KiB reads of 64 files, 16 connections, ${LOAD_SECS}s each, $REPEAT×"
+# Small enough to live in their database rows on our side (the default WS_INLINE_MAX_BYTES);
+# the peers serve the same bytes from files.
+b small-files --key small_files --url "$OURS/files?path=/small/{n}.bin" --header "$AUTH" --count 64 --size 4096 \
+  --www "$WWW/small" --ours-out "$WORK/small-ours.txt" --peers-out "$WORK/small-peers.txt"
+SMALL_ARGS=(--concurrency 16 --seconds "$LOAD_SECS" --max 5000000)
+for _ in $(seq 1 "$REPEAT"); do
+  b load --key small_read_ours --url "$OURS/files" --header "$AUTH" --paths "$WORK/small-ours.txt" "${SMALL_ARGS[@]}"
+  b load --key small_read_nginx --url "$NGINX_URL/" --paths "$WORK/small-peers.txt" "${SMALL_ARGS[@]}"
+  b load --key small_read_dufs --url "$DUFS_URL/" --paths "$WORK/small-peers.txt" "${SMALL_ARGS[@]}"
+done
+
+log "4 KiB writes, 16 clients, ${SW_SECS}s each, $REPEAT×"
 SW_ARGS=(--concurrency 16 --seconds "$SW_SECS" --size 4096 --max 1000000)
-b small-writes --key sw_ours --url "$OURS/files?path=/sw/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}" \
-  --pid "$OURS_PID"
-sync
+for i in $(seq 1 "$REPEAT"); do
+  b small-writes --key sw_ours --url "$OURS/files?path=/sw$i/{n}.bin" --form multipart --header "$AUTH" "${SW_ARGS[@]}" \
+    --pid "$OURS_PID"
+  sync
+  b small-writes --key sw_dufs --url "$DUFS_URL/dufs-up/sw$i/{n}.bin" --form put "${SW_ARGS[@]}"
+  sync
+  b small-writes --key sw_nginx --url "$NGINX_URL/nginx-up/sw$i/{n}.bin" --form put "${SW_ARGS[@]}"
+  sync
+done
 log "4 KiB writes, 16 clients, ${SW_SECS}s, while 200 change-feed (SSE) streams of another user are open"
 WATCH_TOKEN=$("$SERVER" token --user bench-watcher)
 b small-writes --key sw_ours_feed_idle --url "$OURS/files?path=/swi/{n}.bin" --form multipart --header "$AUTH" \
@@ -202,10 +254,13 @@ log "4 KiB writes, 16 clients, ${SW_SECS}s, while 200 change-feed (SSE) streams 
 b small-writes --key sw_ours_feed --url "$OURS/files?path=/swf/{n}.bin" --form multipart --header "$AUTH" \
   "${SW_ARGS[@]}" --subscribers 200 --events-url "$OURS/events" --pid "$OURS_PID"
 sync
-b small-writes --key sw_dufs --url "$DUFS_URL/dufs-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
-sync
-b small-writes --key sw_nginx --url "$NGINX_URL/nginx-up/sw/{n}.bin" --form put "${SW_ARGS[@]}"
-sync
+
+log "$MANY_WRITES small writes, 16 clients: peak RSS"
+b small-writes --key sw_ours_many --url "$OURS/files?path=/many/{n}.bin" --form multipart --header "$AUTH" \
+  --concurrency 16 --seconds 1800 --size 4096 --max "$MANY_WRITES" --pid "$OURS_PID"
+
+log "store_media_file of a $MEDIA-byte remote URL (run_block, image block): peak RSS"
+b media --key media_ours --base "http://127.0.0.1:$OURS_PORT" --header "$AUTH" --expect "$MEDIA" --pid "$OURS_PID"
 
 log "listing: seed $LIST_N files in 1000 folders, each with one older version; then pages of 100"
 b seed --key seed --database-url "sqlite://$DATA/workspace.db?mode=rwc" --user bench-list --count "$LIST_N"
@@ -233,7 +288,7 @@ mkdir -p "$(dirname "$OUT")"
   --meta "kernel=$(uname -r)" \
   --meta "load average (1, 5, 15 min) at start=$UPTIME_START" \
   --meta "load average at end=$UPTIME_END" \
-  --meta "sizes=file $((BIG / MiB)) MiB, $RUNS download runs, $PAR parallel × $((SLICE / MiB)) MiB, small writes ${SW_SECS}s × 16 clients × 4 KiB, list over $LIST_N files (1000 folders, one older version each), ${LOAD_SECS}s per latency run" \
+  --meta "sizes=file $((BIG / MiB)) MiB, each throughput measure $REPEAT× (downloads: $RUNS runs each, median), $PAR parallel × $((SLICE / MiB)) MiB, small writes ${SW_SECS}s × 16 clients × 4 KiB, $MANY_WRITES writes for the RSS run, remote media $((MEDIA / MiB)) MiB, list over $LIST_N files (1000 folders, one older version each), ${LOAD_SECS}s per latency run" \
   --meta "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')" \
   --meta "versions=$("$NGINX" -v 2>&1 | sed 's/.*: //'), $("$DUFS" --version)" \
   --meta "rerun=\`bench/run.sh\` (full) or \`bench/run.sh --quick\` (smoke test)"

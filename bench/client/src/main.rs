@@ -7,6 +7,7 @@
 
 mod feed;
 mod http;
+mod media;
 mod report;
 mod rss;
 mod seed;
@@ -163,6 +164,67 @@ enum Command {
         /// Seeded file count (`--mode list`).
         #[arg(long, default_value_t = 0)]
         seeded: u64,
+        /// A file of request targets (`/path?query`, one a line) on the URL's server: each
+        /// request GETs one of them at random instead of the URL's own path (`--mode plain`).
+        #[arg(long)]
+        paths: Option<PathBuf>,
+    },
+    /// Uploads `--count` files of `--size` bytes to our server (`{n}` in the URL becomes the
+    /// number) and writes the same bytes to `{--www}/{n}.bin` for the peers; writes our download
+    /// targets to `--ours-out` and the peers' to `--peers-out` (one a line).
+    SmallFiles {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 64)]
+        count: u64,
+        #[arg(long, default_value_t = 4096)]
+        size: u64,
+        /// Directory the peers serve these files from.
+        #[arg(long)]
+        www: PathBuf,
+        /// The peers' URL path of `--www`.
+        #[arg(long, default_value = "/small")]
+        www_path: String,
+        #[arg(long)]
+        ours_out: PathBuf,
+        #[arg(long)]
+        peers_out: PathBuf,
+    },
+    /// The disk's rate for a new file written durably: `--size` bytes in 1 MiB writes, then
+    /// fdatasync (what `dd conv=fdatasync` measures), MB/s. The file is removed afterwards.
+    Disk {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        size: u64,
+    },
+    /// Serves a stand-in images API on 127.0.0.1:`--port` whose image is `--size` bytes at a URL
+    /// on the same port (for `media`); runs until killed.
+    ServeMedia {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        size: u64,
+    },
+    /// Makes our server store the stand-in API's image (`run_block` of the image block over
+    /// `/mcp`, which calls `store_media_file` on its URL); time and (with `--pid`) peak RSS.
+    Media {
+        #[command(flatten)]
+        common: Common,
+        /// Our server's base URL (`http://127.0.0.1:PORT`).
+        #[arg(long)]
+        base: String,
+        #[arg(long, default_value = "bench-media")]
+        session: String,
+        /// Bytes the stored file must have.
+        #[arg(long)]
+        expect: u64,
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Seeds a workspace with `--count` files for the listing benchmark.
     Seed {
@@ -203,6 +265,12 @@ fn headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 fn record(common: &Common, mut value: Value) -> anyhow::Result<()> {
     value["key"] = json!(common.key);
+    // The 1-minute load average when the measure ended: figures are read next to it.
+    if let Some(load) =
+        std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split(' ').next()?.parse::<f64>().ok())
+    {
+        value["loadavg"] = json!(load);
+    }
     let line = serde_json::to_string(&value)?;
     println!("{line}");
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&common.results)?;
@@ -402,8 +470,19 @@ async fn main() -> anyhow::Result<()> {
             drop(feed);
             record(&common, result)
         }
-        Command::Load { common, url, mode, concurrency, seconds, max, range_size, file_size, seeded } => {
+        Command::Load { common, url, mode, concurrency, seconds, max, range_size, file_size, seeded, paths } => {
             let hdrs = headers(&common.headers)?;
+            let paths: Arc<Vec<String>> = Arc::new(match &paths {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                    let list: Vec<String> = text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+                    if list.is_empty() {
+                        bail!("{} names no target", file.display());
+                    }
+                    list
+                }
+                None => Vec::new(),
+            });
             if mode == Mode::Range && file_size < range_size {
                 bail!("--mode range needs --file-size ≥ --range-size");
             }
@@ -415,7 +494,7 @@ async fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let mut tasks = Vec::new();
             for worker in 0..concurrency {
-                let (url, hdrs, issued) = (url.clone(), hdrs.clone(), issued.clone());
+                let (url, hdrs, issued, paths) = (url.clone(), hdrs.clone(), issued.clone(), paths.clone());
                 tasks.push(tokio::spawn(async move {
                     let target = Target::parse(&url)?;
                     let mut conn = Conn::open(&target.addr).await?;
@@ -426,6 +505,7 @@ async fn main() -> anyhow::Result<()> {
                         let mut path = target.path.clone();
                         let mut expect_status_code = 200;
                         match mode {
+                            Mode::Plain if !paths.is_empty() => path = paths[rng.random_range(0..paths.len())].clone(),
                             Mode::Plain => {}
                             Mode::Range => {
                                 let slots = file_size / range_size;
@@ -469,6 +549,63 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed { common, database_url, user, count, via_manager } => {
             let result = seed::seed(&database_url, &user, count, via_manager).await?;
+            record(&common, result)
+        }
+        Command::SmallFiles { common, url, count, size, www, www_path, ours_out, peers_out } => {
+            let hdrs = headers(&common.headers)?;
+            let mut hdrs = hdrs;
+            hdrs.push(("content-type".into(), format!("multipart/form-data; boundary={}", http::BOUNDARY)));
+            std::fs::create_dir_all(&www)?;
+            let first = Target::parse(&url)?;
+            let mut conn = Conn::open(&first.addr).await?;
+            let (mut ours, mut peers) = (String::new(), String::new());
+            let pattern = pattern();
+            for n in 0..count {
+                // Each file its own bytes: a slice of the pattern at its own offset.
+                let at = (n * 4099) as usize % (pattern.len() - size as usize);
+                let payload = pattern.slice(at..at + size as usize);
+                std::fs::write(www.join(format!("{n}.bin")), &payload)?;
+                let target = Target::parse(&url.replace("{n}", &n.to_string()))?;
+                let (body, len) = patterned(&payload, size, multipart_prefix(&format!("{n}.bin")), multipart_suffix());
+                let answer = conn.send(Method::POST, &target.path, &hdrs, body, Some(len), true).await?;
+                expect_status(&answer, &[201], "small file upload")?;
+                let info: Value = serde_json::from_slice(&answer.head).context("upload answer is not JSON")?;
+                let id = info["id"].as_str().context("upload answer has no id")?;
+                let prefix = first.path.split("/files").next().unwrap_or_default();
+                ours.push_str(&format!("{prefix}/files/{id}/download\n"));
+                peers.push_str(&format!("{}/{n}.bin\n", www_path.trim_end_matches('/')));
+            }
+            std::fs::write(ours_out, ours)?;
+            std::fs::write(peers_out, peers)?;
+            record(&common, json!({"files": count, "size": size}))
+        }
+        Command::Disk { common, path, size } => {
+            let chunk = pattern();
+            let started = Instant::now();
+            let written = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+                let mut file =
+                    std::fs::File::create_new(&path).with_context(|| format!("creating {}", path.display()))?;
+                let mut written = 0u64;
+                while written < size {
+                    let n = (size - written).min(chunk.len() as u64) as usize;
+                    file.write_all(&chunk[..n])?;
+                    written += n as u64;
+                }
+                file.sync_data()?;
+                drop(file);
+                std::fs::remove_file(&path)?;
+                Ok(written)
+            })
+            .await??;
+            let elapsed = started.elapsed();
+            record(&common, json!({"mbps": mbps(written, elapsed), "bytes": written, "seconds": elapsed.as_secs_f64()}))
+        }
+        Command::ServeMedia { port, size } => media::serve(port, size, pattern()).await,
+        Command::Media { common, base, session, expect, pid } => {
+            let hdrs = headers(&common.headers)?;
+            let watch = rss::maybe(pid);
+            let mut result = media::store(&base, &hdrs, &session, expect).await?;
+            result["peak_rss_kib"] = json!(rss::finish(watch).await);
             record(&common, result)
         }
         Command::Report { results, out, notes, meta } => report::write(&results, &out, notes.as_deref(), &meta),

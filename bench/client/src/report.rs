@@ -1,4 +1,6 @@
-//! Renders the results file (one JSON object per line, each with a `key`) as Markdown.
+//! Renders the results file (one JSON object per line, each with a `key`) as Markdown. A key
+//! measured more than once (`bench/run.sh` repeats each throughput measure, interleaving ours and
+//! the peers) is shown as the median of its runs with their spread (min–max).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -7,14 +9,55 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
-type Results = HashMap<String, Value>;
+/// Every run of each key, in the order they ran.
+type Results = HashMap<String, Vec<Value>>;
 
+/// The field of every run of `key`.
+fn runs(results: &Results, key: &str, field: &str) -> Vec<f64> {
+    results.get(key).map(|runs| runs.iter().filter_map(|r| r.get(field)?.as_f64()).collect()).unwrap_or_default()
+}
+
+/// The median over the runs of `key`.
 fn get(results: &Results, key: &str, field: &str) -> Option<f64> {
-    results.get(key)?.get(field)?.as_f64()
+    let mut v = runs(results, key, field);
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 })
+}
+
+/// The largest value over the runs of `key` (peak memory).
+fn max(results: &Results, key: &str, field: &str) -> Option<f64> {
+    runs(results, key, field).into_iter().reduce(f64::max)
+}
+
+/// `median` alone for one run; `median (min–max)` for several.
+fn fmt_runs(results: &Results, key: Option<&str>, field: &str, digits: usize) -> String {
+    let Some(key) = key else { return "–".to_owned() };
+    let v = runs(results, key, field);
+    let Some(median) = get(results, key, field) else { return "–".to_owned() };
+    if v.len() < 2 {
+        return format!("{median:.digits$}");
+    }
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{median:.digits$} ({lo:.digits$}–{hi:.digits$})")
 }
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// Whether `ours` ≥ `factor` × `peer` in each pair of runs (the i-th run of ours against the
+/// i-th of the peer: they ran back to back).
+fn every_run(results: &Results, ours: &str, peer: &str, field: &str, factor: f64) -> Option<bool> {
+    let (o, p) = (runs(results, ours, field), runs(results, peer, field));
+    if o.is_empty() || o.len() != p.len() {
+        return None;
+    }
+    Some(o.iter().zip(&p).all(|(o, p)| *o >= factor * p))
 }
 
 fn ratio(ours: Option<f64>, peer: Option<f64>) -> String {
@@ -34,12 +77,37 @@ fn verdict(ok: Option<bool>) -> &'static str {
 
 struct Row {
     measure: &'static str,
-    ours: Option<f64>,
-    nginx: Option<f64>,
-    dufs: Option<f64>,
+    /// The result key and field of each column: ours, nginx, dufs.
+    keys: [Option<&'static str>; 3],
+    field: &'static str,
     digits: usize,
     target: &'static str,
     met: Option<bool>,
+}
+
+impl Row {
+    /// A row of our figure alone (memory, latency of our own routes).
+    fn ours(measure: &'static str, key: &'static str, field: &'static str, digits: usize) -> Self {
+        Self { measure, keys: [Some(key), None, None], field, digits, target: "(context)", met: None }
+    }
+
+    /// A row of ours, nginx and dufs under `{prefix}_ours`, `{prefix}_nginx`, `{prefix}_dufs`.
+    fn side_by_side(measure: &'static str, keys: [&'static str; 3], field: &'static str, digits: usize) -> Self {
+        Self {
+            measure,
+            keys: [Some(keys[0]), Some(keys[1]), Some(keys[2])],
+            field,
+            digits,
+            target: "(context)",
+            met: None,
+        }
+    }
+
+    fn target(mut self, target: &'static str, met: Option<bool>) -> Self {
+        self.target = target;
+        self.met = met;
+        self
+    }
 }
 
 pub fn write(results_path: &Path, out: &Path, notes: Option<&Path>, meta: &[String]) -> anyhow::Result<()> {
@@ -48,215 +116,105 @@ pub fn write(results_path: &Path, out: &Path, notes: Option<&Path>, meta: &[Stri
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let value: Value = serde_json::from_str(line)?;
         let key = value["key"].as_str().context("a result without key")?.to_owned();
-        results.insert(key, value);
+        results.entry(key).or_default().push(value);
     }
     let r = &results;
-    let kib_to_mib = |v: Option<f64>| v.map(|k| k / 1024.0);
-    let dl = |k| get(r, k, "median_mbps");
-    let up = |k| get(r, k, "mbps");
-    let pdl = |k| get(r, k, "total_mbps");
-    let sw = |k| get(r, k, "writes_per_s");
-    let at_least = |ours: Option<f64>, peer: Option<f64>, factor: f64| Some(ours? >= factor * peer?);
-    let rss_up = kib_to_mib(get(r, "up_ours", "peak_rss_kib"));
-    let rss_pdl = kib_to_mib(get(r, "pdl_ours", "peak_rss_kib"));
-    let list_p99 = get(r, "list_ours", "p99_ms");
-    let folders_p99 = get(r, "list_folders_ours", "p99_ms");
-    let sorted_p99 = |key| get(r, key, "p99_ms");
-    let rss_feed = match (get(r, "sw_ours_feed", "peak_rss_kib"), get(r, "sw_ours_feed_idle", "peak_rss_kib")) {
-        (Some(a), Some(b)) => kib_to_mib(Some(a.max(b))),
-        (a, b) => kib_to_mib(a.or(b)),
-    };
-    let feed_delivered = r.get("sw_ours_feed").and_then(|v| v["all_delivered"].as_bool());
+    let at_least =
+        |ours: &str, peer: &str, field: &str, factor: f64| Some(get(r, ours, field)? >= factor * get(r, peer, field)?);
+    let under_64 = |key: &str| max(r, key, "peak_rss_kib").map(|k| k / 1024.0 < 64.0);
+    let feed_delivered =
+        r.get("sw_ours_feed").map(|runs| runs.iter().all(|v| v["all_delivered"].as_bool() == Some(true)));
+    let media_stored = r.get("media_ours").map(|runs| runs.iter().all(|v| v["stored"].as_bool() == Some(true)));
     let rows = [
-        Row {
-            measure: "1. download 1 file, MB/s (median)",
-            ours: dl("dl_ours"),
-            nginx: dl("dl_nginx"),
-            dufs: dl("dl_dufs"),
-            digits: 0,
-            target: "≥ 0.9× nginx",
-            met: at_least(dl("dl_ours"), dl("dl_nginx"), 0.9),
-        },
-        Row {
-            measure: "2. upload 1 file, MB/s",
-            ours: up("up_ours"),
-            nginx: up("up_nginx"),
-            dufs: up("up_dufs"),
-            digits: 0,
-            target: "≥ 1.2× dufs",
-            met: at_least(up("up_ours"), up("up_dufs"), 1.2),
-        },
-        Row {
-            measure: "3a. our peak RSS during the upload, MiB",
-            ours: rss_up,
-            nginx: None,
-            dufs: None,
-            digits: 1,
-            target: "< 64 MiB",
-            met: rss_up.map(|v| v < 64.0),
-        },
-        Row {
-            measure: "3b. our peak RSS, 8 parallel downloads, MiB",
-            ours: rss_pdl,
-            nginx: None,
-            dufs: None,
-            digits: 1,
-            target: "< 64 MiB",
-            met: rss_pdl.map(|v| v < 64.0),
-        },
-        Row {
-            measure: "3c. 8 parallel downloads, total MB/s",
-            ours: pdl("pdl_ours"),
-            nginx: pdl("pdl_nginx"),
-            dufs: pdl("pdl_dufs"),
-            digits: 0,
-            target: "(context)",
-            met: None,
-        },
-        Row {
-            measure: "4. small writes/s, 16 clients",
-            ours: sw("sw_ours"),
-            nginx: sw("sw_nginx"),
-            dufs: sw("sw_dufs"),
-            digits: 0,
-            target: "≥ 1.5× dufs",
-            met: at_least(sw("sw_ours"), sw("sw_dufs"), 1.5),
-        },
-        Row {
-            measure: "4b. small write p99 latency, ms",
-            ours: get(r, "sw_ours", "p99_ms"),
-            nginx: get(r, "sw_nginx", "p99_ms"),
-            dufs: get(r, "sw_dufs", "p99_ms"),
-            digits: 2,
-            target: "(context)",
-            met: None,
-        },
-        Row {
-            measure: "5a. list page of 100, p50 ms",
-            ours: get(r, "list_ours", "p50_ms"),
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "(context)",
-            met: None,
-        },
-        Row {
-            measure: "5b. list page of 100, p99 ms",
-            ours: list_p99,
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "< 5 ms (with history)",
-            met: list_p99.map(|v| v < 5.0),
-        },
-        Row {
-            measure: "5c. folder listing (delimiter=/), page of 100 folders, p50 ms",
-            ours: get(r, "list_folders_ours", "p50_ms"),
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "(context)",
-            met: None,
-        },
-        Row {
-            measure: "5d. folder listing (delimiter=/), page of 100 folders, p99 ms",
-            ours: folders_p99,
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "< 10 ms",
-            met: folders_p99.map(|v| v < 10.0),
-        },
-        Row {
-            measure: "5e. list newest first (sort=created_at&order=desc), page of 100, p99 ms",
-            ours: sorted_p99("list_newest_ours"),
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "< 5 ms",
-            met: sorted_p99("list_newest_ours").map(|v| v < 5.0),
-        },
-        Row {
-            measure: "5f. list largest first (sort=size&order=desc), page of 100, p99 ms",
-            ours: sorted_p99("list_largest_ours"),
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "< 5 ms",
-            met: sorted_p99("list_largest_ours").map(|v| v < 5.0),
-        },
-        Row {
-            measure: "5g. name search (q=f00012, 1 file in 1000), page of 100, p99 ms",
-            ours: sorted_p99("list_search_ours"),
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "< 5 ms",
-            met: sorted_p99("list_search_ours").map(|v| v < 5.0),
-        },
-        Row {
-            measure: "6a. 1 MiB range, p50 ms, 16 conns",
-            ours: get(r, "range_ours", "p50_ms"),
-            nginx: get(r, "range_nginx", "p50_ms"),
-            dufs: get(r, "range_dufs", "p50_ms"),
-            digits: 2,
-            target: "(context)",
-            met: None,
-        },
-        Row {
-            measure: "6b. 1 MiB range, p99 ms, 16 conns",
-            ours: get(r, "range_ours", "p99_ms"),
-            nginx: get(r, "range_nginx", "p99_ms"),
-            dufs: get(r, "range_dufs", "p99_ms"),
-            digits: 2,
-            target: "(context)",
-            met: None,
-        },
-        Row {
-            measure: "6c. 1 MiB range, req/s, 16 conns",
-            ours: get(r, "range_ours", "req_per_s"),
-            nginx: get(r, "range_nginx", "req_per_s"),
-            dufs: get(r, "range_dufs", "req_per_s"),
-            digits: 0,
-            target: "≥ 0.8× nginx (SPEC aim)",
-            met: at_least(get(r, "range_ours", "req_per_s"), get(r, "range_nginx", "req_per_s"), 0.8),
-        },
-        Row {
-            measure: "7a. small writes/s, 16 clients, 200 event streams of other users open",
-            ours: sw("sw_ours_feed_idle"),
-            nginx: None,
-            dufs: None,
-            digits: 0,
-            target: "≥ 0.9× row 4 (ours)",
-            met: at_least(sw("sw_ours_feed_idle"), sw("sw_ours"), 0.9),
-        },
-        Row {
-            measure: "7a'. small writes/s, 16 clients, 200 streams of the writers' user (each write sent 200×)",
-            ours: sw("sw_ours_feed"),
-            nginx: None,
-            dufs: None,
-            digits: 0,
-            target: "(context: fan-out)",
-            met: None,
-        },
-        Row {
-            measure: "7b. our peak RSS, 200 event streams + 16 writers, MiB",
-            ours: rss_feed,
-            nginx: None,
-            dufs: None,
-            digits: 1,
-            target: "< 64 MiB",
-            met: rss_feed.map(|v| v < 64.0),
-        },
-        Row {
-            measure: "7c. seconds until every stream had every event",
-            ours: get(r, "sw_ours_feed", "drain_seconds"),
-            nginx: None,
-            dufs: None,
-            digits: 2,
-            target: "all delivered",
-            met: feed_delivered,
-        },
+        Row::side_by_side("1. download 1 file, MB/s", ["dl_ours", "dl_nginx", "dl_dufs"], "median_mbps", 0)
+            .target("≥ 1.2× nginx in every run", every_run(r, "dl_ours", "dl_nginx", "median_mbps", 1.2)),
+        Row::side_by_side("2. upload 1 file, MB/s", ["up_ours", "up_nginx", "up_dufs"], "mbps", 0)
+            .target("≥ 0.8× disk (row 2b)", at_least("up_ours", "disk", "mbps", 0.8)),
+        Row::ours("2b. the disk: dd + fdatasync of a new file, MB/s", "disk", "mbps", 0),
+        Row::side_by_side(
+            "3. 8 parallel downloads, total MB/s",
+            ["pdl_ours", "pdl_nginx", "pdl_dufs"],
+            "total_mbps",
+            0,
+        ),
+        Row::side_by_side(
+            "4. 1 MiB range reads, 16 conns, req/s",
+            ["range_ours", "range_nginx", "range_dufs"],
+            "req_per_s",
+            0,
+        )
+        .target("≥ 1.0× nginx", at_least("range_ours", "range_nginx", "req_per_s", 1.0)),
+        Row::side_by_side("4b. 1 MiB range, p99 ms", ["range_ours", "range_nginx", "range_dufs"], "p99_ms", 2),
+        Row::side_by_side(
+            "5. 4 KiB reads, 16 conns, req/s",
+            ["small_read_ours", "small_read_nginx", "small_read_dufs"],
+            "req_per_s",
+            0,
+        )
+        .target("≥ 1.0× dufs", at_least("small_read_ours", "small_read_dufs", "req_per_s", 1.0)),
+        Row::side_by_side(
+            "5b. 4 KiB reads, p99 ms",
+            ["small_read_ours", "small_read_nginx", "small_read_dufs"],
+            "p99_ms",
+            2,
+        ),
+        Row::side_by_side(
+            "6. 4 KiB writes/s, 16 clients, one user",
+            ["sw_ours", "sw_nginx", "sw_dufs"],
+            "writes_per_s",
+            0,
+        )
+        .target("≥ 1.0× dufs, every 201 durable", at_least("sw_ours", "sw_dufs", "writes_per_s", 1.0)),
+        Row::side_by_side("6b. 4 KiB write p99 latency, ms", ["sw_ours", "sw_nginx", "sw_dufs"], "p99_ms", 2),
+        Row::ours("7a. list page of 100, p50 ms", "list_ours", "p50_ms", 2),
+        Row::ours("7b. list page of 100, p99 ms", "list_ours", "p99_ms", 2)
+            .target("< 5 ms (with history)", get(r, "list_ours", "p99_ms").map(|v| v < 5.0)),
+        Row::ours("7c. folder listing (delimiter=/), page of 100 folders, p50 ms", "list_folders_ours", "p50_ms", 2),
+        Row::ours("7d. folder listing (delimiter=/), page of 100 folders, p99 ms", "list_folders_ours", "p99_ms", 2)
+            .target("< 10 ms", get(r, "list_folders_ours", "p99_ms").map(|v| v < 10.0)),
+        Row::ours(
+            "7e. list newest first (sort=created_at&order=desc), page of 100, p99 ms",
+            "list_newest_ours",
+            "p99_ms",
+            2,
+        )
+        .target("< 5 ms", get(r, "list_newest_ours", "p99_ms").map(|v| v < 5.0)),
+        Row::ours(
+            "7f. list largest first (sort=size&order=desc), page of 100, p99 ms",
+            "list_largest_ours",
+            "p99_ms",
+            2,
+        )
+        .target("< 5 ms", get(r, "list_largest_ours", "p99_ms").map(|v| v < 5.0)),
+        Row::ours("7g. name search (q=f00012, 1 file in 1000), page of 100, p99 ms", "list_search_ours", "p99_ms", 2)
+            .target("< 5 ms", get(r, "list_search_ours", "p99_ms").map(|v| v < 5.0)),
+        Row::ours(
+            "8a. small writes/s, 16 clients, 200 event streams of another user open",
+            "sw_ours_feed_idle",
+            "writes_per_s",
+            0,
+        )
+        .target("≥ 0.9× row 6 (ours)", at_least("sw_ours_feed_idle", "sw_ours", "writes_per_s", 0.9)),
+        Row::ours(
+            "8b. small writes/s, 16 clients, 200 streams of the writers' user (each write sent 200×)",
+            "sw_ours_feed",
+            "writes_per_s",
+            0,
+        ),
+        Row::ours("8c. seconds until every stream had every event", "sw_ours_feed", "drain_seconds", 2)
+            .target("all delivered", feed_delivered),
+        Row::ours("9. store_media_file of a remote URL (run_block), MB/s", "media_ours", "mbps", 0)
+            .target("stored whole", media_stored),
+    ];
+    // Peak RSS of our server in each scenario (MiB; the largest over repeated runs).
+    let rss_rows: [(&str, &str); 7] = [
+        ("during the upload", "up_ours"),
+        ("8 parallel downloads", "pdl_ours"),
+        ("small writes (row 6)", "sw_ours"),
+        ("after 100 000 small writes (fewer in quick mode: see the raw results)", "sw_ours_many"),
+        ("200 event streams + 16 writers", "sw_ours_feed"),
+        ("200 idle event streams + 16 writers", "sw_ours_feed_idle"),
+        ("store_media_file of a remote URL (row 9)", "media_ours"),
     ];
 
     let mut md = String::new();
@@ -275,23 +233,34 @@ pub fn write(results_path: &Path, out: &Path, notes: Option<&Path>, meta: &[Stri
     }
     writeln!(md, "\n## Results\n")?;
     writeln!(md, "Ratios are ours ÷ peer (for latencies, lower is better).\n")?;
+    writeln!(md, "Each figure is the median of its runs, with their spread (min–max) when there were several.")?;
+    writeln!(md, "Ratios are ours ÷ peer of the medians (for latencies, lower is better).\n")?;
     writeln!(md, "| measure | ours | nginx | dufs | ours/nginx | ours/dufs | target | met |")?;
     writeln!(md, "|---|---:|---:|---:|---:|---:|---|---|")?;
     for row in &rows {
+        let [ours, nginx, dufs] = row.keys.map(|k| k.and_then(|k| get(r, k, row.field)));
+        let [ours_text, nginx_text, dufs_text] = row.keys.map(|k| fmt_runs(r, k, row.field, row.digits));
         writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             row.measure,
-            fmt(row.ours, row.digits),
-            fmt(row.nginx, row.digits),
-            fmt(row.dufs, row.digits),
-            ratio(row.ours, row.nginx),
-            ratio(row.ours, row.dufs),
+            ours_text,
+            nginx_text,
+            dufs_text,
+            ratio(ours, nginx),
+            ratio(ours, dufs),
             row.target,
             verdict(row.met)
         )?;
     }
-    if let Some(seed) = results.get("seed") {
+    writeln!(md, "\n### Peak memory of our server\n")?;
+    writeln!(md, "| scenario | peak RSS, MiB | target | met |")?;
+    writeln!(md, "|---|---:|---|---|")?;
+    for (scenario, key) in rss_rows {
+        let peak = max(r, key, "peak_rss_kib").map(|k| k / 1024.0);
+        writeln!(md, "| {scenario} | {} | < 64 MiB | {} |", fmt(peak, 1), verdict(under_64(key)))?;
+    }
+    if let Some(seed) = results.get("seed").and_then(|runs| runs.last()) {
         writeln!(
             md,
             "\nListing workspace: {} files in {} folders ({} written through `WorkspaceManager`, the rest copies of its row, each with one older version: {} history rows), seeded in {:.1} s.",
@@ -306,7 +275,9 @@ pub fn write(results_path: &Path, out: &Path, notes: Option<&Path>, meta: &[Stri
     let mut keys: Vec<_> = results.keys().collect();
     keys.sort();
     for key in keys {
-        writeln!(md, "{}", serde_json::to_string(&results[key])?)?;
+        for run in &results[key] {
+            writeln!(md, "{}", serde_json::to_string(run)?)?;
+        }
     }
     writeln!(md, "```\n\n</details>\n")?;
     if let Some(notes) = notes {

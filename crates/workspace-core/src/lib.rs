@@ -32,10 +32,10 @@ pub use edit::{Edit, EditOutcome};
 pub use error::{Result, StorageError, WorkspaceError};
 pub use events::{Event, EventKind};
 pub use feed::{FeedStart, Subscription};
-pub use listing::SEARCH_WINDOW;
 pub use grep::{GrepMatch, GrepOptions, GrepResult, PathGlob};
 pub use ids::{ContentId, FileId, SessionId, UserId, WorkspaceId};
 pub use lines::{LineCursor, LineRange, LineRead, NumberedLine};
+pub use listing::SEARCH_WINDOW;
 pub use manager::{Opened, StageCap, Staged, WorkspaceManager};
 pub use memory::InMemoryStorage;
 pub use model::{

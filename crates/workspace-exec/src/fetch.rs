@@ -15,7 +15,10 @@
 //!    `Accept` and `Content-Type` (so `Authorization`, cookies and API keys stay behind).
 //!
 //! Connect, per-read and whole-request timeouts apply, and the body is counted while it streams:
-//! the connection is dropped as soon as it passes the cap.
+//! the connection is dropped as soon as it passes the cap. [`Fetcher::get_stream`] hands the body
+//! over as a stream (what `store_media_file` writes into a workspace, never holding it whole);
+//! [`Fetcher::get`] and [`Fetcher::send`] collect that same stream, so the cap and the timeouts
+//! are enforced in one place.
 //!
 //! Two ways past step 3, both explicit operator decisions: [`FetchConfig::allowed_ranges`] (an
 //! allow-list of addresses, for every URL this fetcher fetches), and
@@ -31,6 +34,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, StreamExt};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -38,6 +42,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::rustls;
 use url::{Host, Origin, Url};
 
@@ -247,6 +252,50 @@ pub struct FetchResponse {
     pub body: Bytes,
 }
 
+/// A response body as it arrives, each chunk checked against the cap and the timeouts.
+pub type FetchBody = BoxStream<'static, Result<Bytes, FetchError>>;
+
+/// A response whose body is still on the wire ([`Fetcher::get_stream`]). Dropping it (or its
+/// body) closes the connection.
+pub struct FetchStream {
+    /// The final status.
+    pub status: u16,
+    /// The URL that answered (after redirects).
+    pub url: String,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The `Content-Length` the server declared, if any (never more than the cap: a larger one
+    /// was refused before the body was read).
+    pub content_length: Option<u64>,
+    /// The body: each item is a piece as it arrived. It ends with [`FetchError::TooLarge`] as
+    /// soon as the bytes so far pass the cap, and with [`FetchError::Timeout`] when the server
+    /// goes silent for the read timeout or the whole request passes the total timeout.
+    pub body: FetchBody,
+}
+
+impl fmt::Debug for FetchStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchStream")
+            .field("status", &self.status)
+            .field("url", &self.url)
+            .field("content_type", &self.content_type)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchStream {
+    /// The whole body in memory (it is at most the cap).
+    pub async fn collect(self) -> Result<FetchResponse, FetchError> {
+        let Self { status, url, content_type, content_length, mut body } = self;
+        let mut buf = BytesMut::with_capacity(content_length.unwrap_or(0).min(1 << 20) as usize);
+        while let Some(piece) = body.next().await {
+            buf.extend_from_slice(&piece?);
+        }
+        Ok(FetchResponse { status, url, content_type, body: buf.freeze() })
+    }
+}
+
 /// The SSRF-safe client. Cheap to clone; one per executor is enough.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -290,7 +339,14 @@ impl Fetcher {
 
     /// GETs `url`; a final status outside 2xx is [`FetchError::Status`].
     pub async fn get(&self, url: &str) -> Result<FetchResponse, FetchError> {
-        let response = self.send(FetchRequest::get(url)).await?;
+        self.get_stream(url).await?.collect().await
+    }
+
+    /// GETs `url` and hands the body over as it arrives (see [`FetchStream::body`] for the cap
+    /// and the timeouts that still apply to it); a final status outside 2xx is
+    /// [`FetchError::Status`].
+    pub async fn get_stream(&self, url: &str) -> Result<FetchStream, FetchError> {
+        let response = self.send_stream(FetchRequest::get(url)).await?;
         if !(200..300).contains(&response.status) {
             return Err(FetchError::Status { status: response.status, url: response.url });
         }
@@ -299,12 +355,16 @@ impl Fetcher {
 
     /// Sends a request, following redirects, and returns the final response whatever its status.
     pub async fn send(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
-        tokio::time::timeout(self.config.total_timeout, self.send_inner(request))
-            .await
-            .map_err(|_| FetchError::Timeout("waiting for the whole request (total timeout)"))?
+        self.send_stream(request).await?.collect().await
     }
 
-    async fn send_inner(&self, request: FetchRequest) -> Result<FetchResponse, FetchError> {
+    /// [`send`](Self::send), with the body left on the wire.
+    pub async fn send_stream(&self, request: FetchRequest) -> Result<FetchStream, FetchError> {
+        let deadline = Instant::now() + self.config.total_timeout;
+        tokio::time::timeout_at(deadline, self.send_inner(request, deadline)).await.map_err(|_| total_timeout())?
+    }
+
+    async fn send_inner(&self, request: FetchRequest, deadline: Instant) -> Result<FetchStream, FetchError> {
         let FetchRequest { mut method, url, mut headers, mut body } = request;
         let mut url = parse_url(&url)?;
         let mut redirects = 0;
@@ -316,8 +376,14 @@ impl Fetcher {
             {
                 let content_type =
                     hop.response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                let body = self.read_body(hop).await?;
-                return Ok(FetchResponse { status: status.as_u16(), url: url.into(), content_type, body });
+                let (content_length, body) = self.body_stream(hop, deadline)?;
+                return Ok(FetchStream {
+                    status: status.as_u16(),
+                    url: url.into(),
+                    content_type,
+                    content_length,
+                    body,
+                });
             }
             drop(hop);
             if redirects == self.config.max_redirects {
@@ -459,8 +525,10 @@ impl Fetcher {
         Err(FetchError::Connect { host: host.to_owned(), source: last })
     }
 
-    /// Reads the body, refusing it as soon as it passes the cap.
-    async fn read_body(&self, hop: Hop) -> Result<Bytes, FetchError> {
+    /// The body of the final hop as a stream that refuses it as soon as it passes the cap (a
+    /// declared length over the cap is refused before any byte is read) and stops at the read
+    /// and total timeouts. The stream owns the connection.
+    fn body_stream(&self, hop: Hop, deadline: Instant) -> Result<(Option<u64>, FetchBody), FetchError> {
         let limit = self.config.max_body_bytes;
         let declared = hop
             .response
@@ -471,24 +539,43 @@ impl Fetcher {
         if declared.is_some_and(|len| len > limit) {
             return Err(FetchError::TooLarge { limit });
         }
-        let Hop { response, _connection } = hop;
-        let mut body = response.into_body();
-        let mut buf = BytesMut::new();
-        loop {
-            let frame = tokio::time::timeout(self.config.read_timeout, body.frame())
-                .await
-                .map_err(|_| FetchError::Timeout("reading the response body"))?;
-            let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| FetchError::Http(e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() as u64 + data.len() as u64 > limit {
-                    return Err(FetchError::TooLarge { limit });
-                }
-                buf.extend_from_slice(&data);
-            }
+        struct Reading {
+            body: Incoming,
+            _connection: AbortOnDrop,
+            received: u64,
         }
-        Ok(buf.freeze())
+        let read_timeout = self.config.read_timeout;
+        let Hop { response, _connection } = hop;
+        let start = Reading { body: response.into_body(), _connection, received: 0 };
+        let stream = futures::stream::unfold(Some(start), move |state| async move {
+            let mut state = state?;
+            loop {
+                let by = (Instant::now() + read_timeout).min(deadline);
+                let frame = match tokio::time::timeout_at(by, state.body.frame()).await {
+                    Ok(frame) => frame,
+                    Err(_) if by == deadline => return Some((Err(total_timeout()), None)),
+                    Err(_) => return Some((Err(FetchError::Timeout("reading the response body")), None)),
+                };
+                let frame = match frame? {
+                    Ok(frame) => frame,
+                    Err(e) => return Some((Err(FetchError::Http(e.to_string())), None)),
+                };
+                // Trailers carry no body bytes: wait for the next frame.
+                let Ok(data) = frame.into_data() else { continue };
+                state.received += data.len() as u64;
+                if state.received > limit {
+                    // Dropping the state closes the connection: the rest is never read.
+                    return Some((Err(FetchError::TooLarge { limit }), None));
+                }
+                return Some((Ok(data), Some(state)));
+            }
+        });
+        Ok((declared, stream.boxed()))
     }
+}
+
+fn total_timeout() -> FetchError {
+    FetchError::Timeout("waiting for the whole request (total timeout)")
 }
 
 /// One exchanged request; dropping it closes the connection.

@@ -15,7 +15,8 @@ pub use context::{ExecConfig, ExecEnv, ExecutionContext, GraphExecId, GraphRun};
 pub use data_uri::{DataUri, DataUriError};
 pub use error::ExecError;
 pub use fetch::{
-    FetchConfig, FetchError, FetchRequest, FetchResponse, Fetcher, Resolver, StaticResolver, SystemResolver,
+    FetchConfig, FetchError, FetchRequest, FetchResponse, FetchStream, Fetcher, Resolver, StaticResolver,
+    SystemResolver,
 };
 pub use media::{MediaFile, MediaKind, MediaReturnFormat, store_media_file};
 pub use temp::DEFAULT_TEMP_DIR_CAP;

@@ -9,16 +9,24 @@
 //! | relative temp-dir path    | returned unchanged (checked)| read, data URI   | read, stored                   | read, data URI          |
 //!
 //! Without a workspace, a `workspace://` input is [`ExecError::NoWorkspace`] for every format.
+//!
+//! A URL stored into a workspace streams from the socket into the workspace as an upload does
+//! (never whole in memory; the cap refuses it mid-stream and nothing is left behind); its type is
+//! sniffed from the first bytes. The other formats need the bytes in memory anyway.
 
 use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use workspace_core::{FileSource, NewFile, WorkspaceError, WorkspaceManager, WorkspacePath, WorkspaceUri};
 
 use crate::context::ExecutionContext;
 use crate::data_uri::DataUri;
 use crate::error::ExecError;
+use crate::fetch::FetchError;
 
 /// A media input or output: a `data:` URI, an `http(s)://` URL, a `workspace://` reference, or
 /// a path relative to the execution's temp directory. Serialises as a plain string, so it is
@@ -162,6 +170,12 @@ pub async fn store_media_file(
             ctx.local_path(file.as_str()).await?;
             return Ok(file.clone());
         }
+        (Source::Url, MediaReturnFormat::ForBlockOutput) => {
+            if let Some(manager) = ctx.workspace() {
+                let info = store_remote(manager, ctx, file).await?;
+                return Ok(MediaFile::new(info.uri().to_string()));
+            }
+        }
         _ => {}
     }
     let content = load(file, source, ctx).await?;
@@ -240,6 +254,105 @@ async fn store_in_workspace(
     content: Content,
 ) -> Result<workspace_core::FileInfo, ExecError> {
     let name = file_name(&content);
+    for candidate in candidates(&name) {
+        let new = output_file(manager, ctx, &candidate, &content.mime)?;
+        match manager.write_bytes(new, content.bytes.clone()).await {
+            Err(WorkspaceError::Conflict(_)) => continue,
+            other => return Ok(other?),
+        }
+    }
+    Err(ExecError::Workspace(WorkspaceError::Conflict(name)))
+}
+
+/// Streams a remote URL into the workspace, named and placed as [`store_in_workspace`] does:
+/// the body goes from the socket through the workspace's staging (a blob, or the row when it is
+/// small) without ever being whole in memory. The fetcher's cap (`max_media_bytes`) stops it
+/// mid-stream with [`FetchError::TooLarge`]; staging then removes whatever it had stored. The
+/// type is the declared (or by-name) one, or, when that says nothing, sniffed from the first
+/// bytes.
+async fn store_remote(
+    manager: &WorkspaceManager,
+    ctx: &ExecutionContext,
+    file: &MediaFile,
+) -> Result<workspace_core::FileInfo, ExecError> {
+    let response = ctx.fetcher().get_stream(file.as_str()).await?;
+    let name = url_file_name(&response.url);
+    let declared = response.content_type.as_deref().map(workspace_core::mime::essence);
+    let by_header = workspace_core::mime::choose(declared.as_deref(), name.as_deref().unwrap_or_default());
+
+    // The workspace sees the body as an upload body (`io::Error`s); the fetch error that ended it
+    // is kept here so the caller gets it back as such (too large, timed out…).
+    let failure: Arc<Mutex<Option<FetchError>>> = Arc::default();
+    let slot = Arc::clone(&failure);
+    let mut body = response.body.map(move |piece| {
+        piece.map_err(|err| {
+            let message = err.to_string();
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(err);
+            }
+            io::Error::other(message)
+        })
+    });
+    let fetch_failure = |err: io::Error| -> ExecError { taken(&failure).map_or(ExecError::Io(err), ExecError::Fetch) };
+
+    // The first bytes, for sniffing; they go back in front of the rest.
+    let mut head = Vec::new();
+    let mut head_len = 0;
+    while head_len < workspace_core::mime::SNIFF_LEN {
+        match body.next().await {
+            Some(Ok(piece)) => {
+                head_len += piece.len();
+                head.push(piece);
+            }
+            Some(Err(err)) => return Err(fetch_failure(err)),
+            None => break,
+        }
+    }
+    let first: Vec<u8> = head.iter().flat_map(|b| b.iter().copied()).take(workspace_core::mime::SNIFF_LEN).collect();
+    let mime = match workspace_core::mime::sniff(&first) {
+        Some(sniffed) if by_header.essence_str() == workspace_core::mime::OCTET_STREAM => sniffed.to_owned(),
+        _ => by_header.essence_str().to_owned(),
+    };
+    let body = futures::stream::iter(head.into_iter().map(Ok)).chain(body);
+
+    let name = file_name(&Content { bytes: Bytes::new(), mime: mime.clone(), name });
+    for candidate in candidates(&name) {
+        let new = output_file(manager, ctx, &candidate, &mime)?;
+        let cap = match manager.preflight(&new).await {
+            Err(WorkspaceError::Conflict(_)) => continue,
+            other => other?,
+        };
+        let stored = async {
+            let staged = manager.stage(body, cap).await?;
+            manager.commit(new, staged).await
+        }
+        .await;
+        // Staging reports a failed body as invalid input; the fetch error says why.
+        return stored.map_err(|err| match taken(&failure) {
+            Some(fetch) => ExecError::Fetch(fetch),
+            None => ExecError::Workspace(err),
+        });
+    }
+    Err(ExecError::Workspace(WorkspaceError::Conflict(name)))
+}
+
+fn taken(slot: &Mutex<Option<FetchError>>) -> Option<FetchError> {
+    slot.lock().ok().and_then(|mut slot| slot.take())
+}
+
+/// The names to try for an output, in order: its own, then with a short random prefix.
+fn candidates(name: &str) -> [String; 2] {
+    [name.to_owned(), format!("{}_{name}", short_id())]
+}
+
+/// The new file for an output named `name`: in the session's folder, or under
+/// `/executions/{graph_exec_id}/` without a session, with the execution as its provenance.
+fn output_file(
+    manager: &WorkspaceManager,
+    ctx: &ExecutionContext,
+    name: &str,
+    mime: &str,
+) -> Result<NewFile, ExecError> {
     let folder = match manager.session_id() {
         Some(_) => String::new(),
         None => format!("/executions/{}/", ctx.graph_exec_id()),
@@ -248,19 +361,13 @@ async fn store_in_workspace(
     metadata.insert("graph_id".into(), ctx.graph_id().into());
     metadata.insert("node_id".into(), ctx.node_id().into());
     metadata.insert("node_exec_id".into(), ctx.node_exec_id().into());
-    for candidate in [name.clone(), format!("{}_{name}", short_id())] {
-        let path = manager.resolve_path(&format!("{folder}{candidate}"))?;
-        let mut new = NewFile::new(path)
-            .with_mime_type(content.mime.clone())
-            .with_source(FileSource::Execution)
-            .with_exec_id(ctx.graph_exec_id().as_str());
-        new.metadata = metadata.clone();
-        match manager.write_bytes(new, content.bytes.clone()).await {
-            Err(WorkspaceError::Conflict(_)) => continue,
-            other => return Ok(other?),
-        }
-    }
-    Err(ExecError::Workspace(WorkspaceError::Conflict(name)))
+    let path = manager.resolve_path(&format!("{folder}{name}"))?;
+    let mut new = NewFile::new(path)
+        .with_mime_type(mime.to_owned())
+        .with_source(FileSource::Execution)
+        .with_exec_id(ctx.graph_exec_id().as_str());
+    new.metadata = metadata;
+    Ok(new)
 }
 
 fn require_workspace<'a>(ctx: &'a ExecutionContext, file: &MediaFile) -> Result<&'a WorkspaceManager, ExecError> {

@@ -4,9 +4,19 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use base64::Engine;
 use common::{Reply, TestServer};
-use workspace_core::{FileId, FileSource, NewFile, SessionId, UserId, WorkspaceError, WorkspaceManager, WorkspaceUri};
+use futures::StreamExt;
+use sha2::Digest;
+use workspace_core::{
+    BlobKey, BodyStream, ByteRange, FileId, FileSource, GetResult, NewFile, ObjectMeta, ObjectStream, SessionId,
+    Settings, Storage, StorageError, UserId, WorkspaceError, WorkspaceManager, WorkspaceStorageBackend, WorkspaceUri,
+    Workspaces,
+};
 use workspace_exec::{
     DataUriError, ExecConfig, ExecEnv, ExecError, ExecutionContext, FetchConfig, GraphExecId, GraphRun, MediaFile,
     MediaReturnFormat::{ForBlockOutput, ForExternalApi, ForLocalProcessing},
@@ -330,4 +340,123 @@ async fn temp_dir_is_capped_and_cleaned_up() {
     for bad in ["", ".", "..", "a/b", "a\\b", "a\0b"] {
         assert!(GraphExecId::new(bad).is_err(), "{bad:?}");
     }
+}
+
+db_tests!(remote_media_streams_into_the_workspace, remote_media_over_the_cap_leaves_nothing_behind);
+
+/// A backend that counts the bytes each `put` has pulled from its body so far, and passes every
+/// call on to the backend under test.
+#[derive(Debug)]
+struct CountingPuts {
+    inner: Storage,
+    pulled: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl WorkspaceStorageBackend for CountingPuts {
+    fn storage_path(&self, key: &BlobKey) -> String {
+        self.inner.storage_path(key)
+    }
+    async fn put(&self, key: &BlobKey, body: BodyStream) -> Result<u64, StorageError> {
+        let pulled = self.pulled.clone();
+        let counted = body.inspect(move |piece| {
+            if let Ok(bytes) = piece {
+                pulled.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+            }
+        });
+        self.inner.backend().put(key, Box::pin(counted)).await
+    }
+    async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<GetResult, StorageError> {
+        self.inner.backend().get(key, range).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        self.inner.backend().delete(key).await
+    }
+    async fn head(&self, key: &BlobKey) -> Result<Option<ObjectMeta>, StorageError> {
+        self.inner.backend().head(key).await
+    }
+    fn list(&self, prefix: &str) -> ObjectStream {
+        self.inner.backend().list(prefix)
+    }
+    async fn download_url(&self, key: &BlobKey, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        self.inner.backend().download_url(key, expires_in).await
+    }
+    async fn purge_incomplete(&self, older_than: Duration) -> Result<u64, StorageError> {
+        self.inner.backend().purge_incomplete(older_than).await
+    }
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.inner.backend().ping().await
+    }
+}
+
+/// A remote body goes from the socket into the workspace as it arrives: the server holds back
+/// the second half of an 8 MiB body until the storage has been handed bytes of the first half,
+/// which a fetch that reads the whole body before writing never does (the server then gives up
+/// after 10 s and the store fails). The stored file is the body, byte for byte, typed by its
+/// first bytes (the server calls it octet-stream; it starts like a PNG).
+async fn remote_media_streams_into_the_workspace(env: TestEnv) {
+    const TOTAL: usize = 8 * 1024 * 1024;
+    let temp = tempfile::tempdir().unwrap();
+    let exec = exec_env(&temp, |_| {});
+    let pulled = Arc::new(AtomicU64::new(0));
+    let storage = Storage::new(CountingPuts { inner: env.storage.clone(), pulled: pulled.clone() });
+    let workspaces = Workspaces::new(env.db.clone(), storage, Settings::default()).unwrap();
+    let m = workspaces.manager(&UserId::new("alice").unwrap(), Some(SessionId::new("s1").unwrap())).await.unwrap();
+
+    let mut body: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect();
+    body[..PNG.len()].copy_from_slice(PNG);
+    let body = Arc::new(body);
+    let gate = pulled.clone();
+    let reply_body = body.clone();
+    let server = TestServer::start(move |_| Reply::Gated {
+        content_type: "application/octet-stream".into(),
+        body: reply_body.clone(),
+        first: TOTAL / 2,
+        open: {
+            let gate = gate.clone();
+            Arc::new(move || gate.load(Ordering::SeqCst) >= 1024 * 1024)
+        },
+    })
+    .await;
+
+    let ctx = ExecutionContext::new(&exec, run("alice")).with_workspace(m.clone()).unwrap();
+    let out = store_media_file(&MediaFile::new(server.url("/files/render")), &ctx, ForBlockOutput).await.unwrap();
+    assert!(out.as_str().ends_with("#image/png"), "sniffed from the first bytes: {out}");
+    let id = WorkspaceUri::parse(out.as_str()).unwrap();
+    let (info, stored) = m.read(id).await.unwrap();
+    assert_eq!(info.size_bytes, TOTAL as u64);
+    assert_eq!(info.path, "/sessions/s1/render.png");
+    assert_eq!(info.checksum.as_str(), hex::encode(sha2::Sha256::digest(&body[..])));
+    assert!(stored[..] == body[..], "stored byte for byte");
+    assert_eq!(pulled.load(Ordering::SeqCst), TOTAL as u64, "every byte went through one put");
+}
+
+/// A body over `max_media_bytes` is refused with the fetch's own error, whether the server
+/// declares its length (refused before the body) or not (refused mid-stream, after more than the
+/// inline threshold was staged as a blob): no file, no blob and no usage remain.
+async fn remote_media_over_the_cap_leaves_nothing_behind(env: TestEnv) {
+    const CAP: u64 = 1024 * 1024;
+    let temp = tempfile::tempdir().unwrap();
+    let exec = exec_env(&temp, |c| c.max_media_bytes = CAP);
+    let m = manager(&env, "alice", Some("s1")).await;
+    let ctx = ExecutionContext::new(&exec, run("alice")).with_workspace(m.clone()).unwrap();
+    for declare_length in [false, true] {
+        let server =
+            TestServer::start(move |_| Reply::Flood { total: 4 * CAP, chunk: 64 * 1024, declare_length }).await;
+        let err = store_media_file(&MediaFile::new(server.url("/big.bin")), &ctx, ForBlockOutput).await.unwrap_err();
+        assert!(
+            matches!(err, ExecError::Fetch(workspace_exec::FetchError::TooLarge { limit: CAP })),
+            "declared length {declare_length}: {err}"
+        );
+        assert!(err.to_string().contains("exceeds the limit of 1048576 bytes"), "{err}");
+        server.wait_stream_done().await;
+        assert!(server.bytes_sent.load(Ordering::SeqCst) < 4 * CAP, "the rest of the body was never read");
+    }
+    let usage = m.usage().await.unwrap();
+    assert_eq!((usage.file_count, usage.used_bytes), (0, 0), "{usage:?}");
+    assert!(env.storage.list_all("").await.unwrap().is_empty(), "no blob left behind");
+    // Exactly at the cap is stored.
+    let server = TestServer::start(move |_| Reply::Flood { total: CAP, chunk: 64 * 1024, declare_length: false }).await;
+    let out = store_media_file(&MediaFile::new(server.url("/ok.bin")), &ctx, ForBlockOutput).await.unwrap();
+    assert_eq!(m.lookup(WorkspaceUri::parse(out.as_str()).unwrap()).await.unwrap().size_bytes, CAP);
 }

@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub request_limits: RequestLimits,
     /// Non-public address ranges the blocks' fetcher may reach anyway (`WS_FETCH_ALLOW`).
     pub fetch_allow: Vec<IpRange>,
+    /// Largest media file `store_media_file` handles, fetched URLs included (`WS_MAX_MEDIA_BYTES`).
+    pub max_media_bytes: u64,
 }
 
 fn parse_secs(name: &str, value: &str) -> anyhow::Result<Duration> {
@@ -252,6 +254,10 @@ impl ServerConfig {
                 .map(|v| parse_ranges("WS_FETCH_ALLOW", &v))
                 .transpose()?
                 .unwrap_or_default(),
+            max_media_bytes: var(&["WS_MAX_MEDIA_BYTES"])
+                .map(|v| parse_size("WS_MAX_MEDIA_BYTES", &v))
+                .transpose()?
+                .unwrap_or(workspace_exec::context::DEFAULT_MAX_MEDIA_BYTES),
         })
     }
 }

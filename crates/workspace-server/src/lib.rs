@@ -232,6 +232,7 @@ fn copilot(config: &ServerConfig, workspaces: Workspaces) -> anyhow::Result<Copi
     let blocks = workspace_examples::registry(image_gen)?;
     let mut exec = ExecConfig::new(std::env::temp_dir());
     exec.fetch.allowed_ranges = config.fetch_allow.clone();
+    exec.max_media_bytes = config.max_media_bytes;
     Ok(Copilot::new(workspaces, blocks, ExecEnv::new(exec))?)
 }
 

@@ -3,22 +3,31 @@
 //! A write goes to `{root}/tmp/{random}`, is fsynced, then renamed to `{root}/objects/{key}` and
 //! the parent directory is fsynced, so a crash never leaves a half-written file at a final key.
 //! Keys are checked segment by segment and the joined path must stay under the root.
+//!
+//! Reads serve the file through read-only memory mappings, one per chunk: a stored blob never
+//! changes (it is written once under a fresh name and renamed into place), so a chunk needs no
+//! copy into a buffer and no trip to the blocking pool; hyper writes the mapped pages straight to
+//! the socket.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use workspace_core::{
     BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, StorageError, WorkspaceStorageBackend,
 };
 
 /// Bytes gathered before one blocking write.
 const WRITE_BATCH: usize = 1024 * 1024;
-/// Bytes per chunk of a read stream.
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes per mapping of a read stream. Each chunk is a mapping of its own, unmapped when hyper
+/// drops it after writing it, so a download keeps only the chunk in flight mapped (and counted
+/// in the process's RSS) however large the file is.
+const MAP_CHUNK: u64 = 2 * 1024 * 1024;
 /// Objects a listing reads ahead of its consumer.
 const LIST_BATCH: usize = 256;
 
@@ -108,6 +117,54 @@ impl Drop for TempFile {
     }
 }
 
+/// A byte range of a blob as a stream of read-only mappings of at most [`MAP_CHUNK`] bytes.
+struct MappedChunks {
+    file: std::fs::File,
+    next: u64,
+    end: u64,
+}
+
+impl Stream for MappedChunks {
+    type Item = Result<Bytes, StorageError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.next >= self.end {
+            return Poll::Ready(None);
+        }
+        let len = (self.end - self.next).min(MAP_CHUNK);
+        match map_chunk(&self.file, self.next, len) {
+            Ok(chunk) => {
+                self.next += len;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Err(err) => {
+                self.next = self.end;
+                Poll::Ready(Some(Err(err.into())))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let chunks = usize::try_from((self.end - self.next).div_ceil(MAP_CHUNK)).unwrap_or(usize::MAX);
+        (chunks, Some(chunks))
+    }
+}
+
+/// `len` (> 0) bytes of `file` from `offset`, mapped read-only; unmapped when the last `Bytes`
+/// sharing the mapping is dropped.
+#[allow(unsafe_code)] // Mapping a file is `unsafe` in memmap2; see SAFETY below.
+fn map_chunk(file: &std::fs::File, offset: u64, len: u64) -> io::Result<Bytes> {
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: the mapping is read-only and its bytes never change while it exists. A blob's file
+    // is written whole under a temp name, fsynced and renamed into place, and nothing writes to
+    // or truncates a file under `objects/` after that: a second write of the same key renames a
+    // new file over the name (the mapping keeps the old inode), and gc unlinks it (on Linux the
+    // mapping stays valid until unmapped). The range lies within the size read from this open
+    // file, so no page of the mapping is past its end (no SIGBUS).
+    let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(file)? };
+    Ok(Bytes::from_owner(map))
+}
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
@@ -182,44 +239,19 @@ impl WorkspaceStorageBackend for LocalStorage {
 
     async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<GetResult, StorageError> {
         let path = self.path_for(key)?;
-        let name = key.to_string();
-        let (file, size, range) = blocking(move || {
-            let mut file = match std::fs::File::open(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(StorageError::NotFound(name))),
-                other => other?,
-            };
-            let size = file.metadata()?.len();
-            let range = match range {
-                Some(r) => match r.resolve(size) {
-                    Ok(range) => range,
-                    Err(e) => return Ok(Err(e)),
-                },
-                None => 0..size,
-            };
-            file.seek(SeekFrom::Start(range.start))?;
-            Ok(Ok((file, size, range)))
-        })
-        .await??;
-        let remaining = range.end - range.start;
-        let stream = futures::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
-            if remaining == 0 {
-                return Ok(None);
-            }
-            let want = remaining.min(READ_CHUNK as u64) as usize;
-            let (file, buf) = blocking(move || {
-                // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
-                let mut buf = Vec::with_capacity(want);
-                (&mut file).take(want as u64).read_to_end(&mut buf)?;
-                if buf.len() < want {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shrank while reading"));
-                }
-                Ok((file, buf))
-            })
-            .await
-            .map_err(StorageError::Io)?;
-            let n = buf.len() as u64;
-            Ok(Some((Bytes::from(buf), (file, remaining - n))))
-        });
+        // Opening a file and reading its size wait on metadata the kernel has cached for a file
+        // read recently, not on its bytes: done here rather than on the blocking pool, whose hop
+        // costs more than the calls themselves.
+        let file = match std::fs::File::open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound(key.to_string())),
+            other => other?,
+        };
+        let size = file.metadata()?.len();
+        let range = match range {
+            Some(r) => r.resolve(size)?,
+            None => 0..size,
+        };
+        let stream = MappedChunks { file, next: range.start, end: range.end };
         Ok(GetResult { size, range, stream: Box::pin(stream) })
     }
 

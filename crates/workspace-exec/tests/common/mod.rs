@@ -36,6 +36,10 @@ pub enum Reply {
     TrickleHead { interval: Duration, for_at_most: Duration },
     /// `total` bytes in `chunk`-sized writes, with or without a `Content-Length`.
     Flood { total: u64, chunk: usize, declare_length: bool },
+    /// `body` with a `Content-Length`, sent in two parts: the first `first` bytes, then (once
+    /// `open` says so, checked every 10 ms for at most 10 s) the rest. If `open` never says so,
+    /// the connection is closed with the body unfinished.
+    Gated { content_type: String, body: Arc<Vec<u8>>, first: usize, open: Arc<dyn Fn() -> bool + Send + Sync> },
 }
 
 impl Reply {
@@ -186,6 +190,30 @@ async fn serve(
                 tokio::time::sleep(interval).await;
             }
             done.store(true, Ordering::SeqCst);
+        }
+        Reply::Gated { content_type, body, first, open } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let result = async {
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(&body[..first]).await?;
+                sent.fetch_add(first as u64, Ordering::SeqCst);
+                let start = Instant::now();
+                while !open() {
+                    if start.elapsed() > Duration::from_secs(10) {
+                        return Err(std::io::Error::other("the gate never opened"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                stream.write_all(&body[first..]).await?;
+                sent.fetch_add((body.len() - first) as u64, Ordering::SeqCst);
+                stream.shutdown().await
+            }
+            .await;
+            done.store(true, Ordering::SeqCst);
+            result?;
         }
         Reply::Flood { total, chunk, declare_length } => {
             let head = if declare_length {
