@@ -570,7 +570,7 @@ impl Fetcher {
                 return Some((Ok(data), Some(state)));
             }
         });
-        Ok((declared, stream.boxed()))
+        Ok((declared, stream.fuse().boxed()))
     }
 }
 

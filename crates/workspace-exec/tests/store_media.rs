@@ -436,13 +436,13 @@ async fn remote_media_streams_into_the_workspace(env: TestEnv) {
 /// inline threshold was staged as a blob): no file, no blob and no usage remain.
 async fn remote_media_over_the_cap_leaves_nothing_behind(env: TestEnv) {
     const CAP: u64 = 1024 * 1024;
+    const FLOOD: u64 = 64 * CAP;
     let temp = tempfile::tempdir().unwrap();
     let exec = exec_env(&temp, |c| c.max_media_bytes = CAP);
     let m = manager(&env, "alice", Some("s1")).await;
     let ctx = ExecutionContext::new(&exec, run("alice")).with_workspace(m.clone()).unwrap();
     for declare_length in [false, true] {
-        let server =
-            TestServer::start(move |_| Reply::Flood { total: 4 * CAP, chunk: 64 * 1024, declare_length }).await;
+        let server = TestServer::start(move |_| Reply::Flood { total: FLOOD, chunk: 64 * 1024, declare_length }).await;
         let err = store_media_file(&MediaFile::new(server.url("/big.bin")), &ctx, ForBlockOutput).await.unwrap_err();
         assert!(
             matches!(err, ExecError::Fetch(workspace_exec::FetchError::TooLarge { limit: CAP })),
@@ -450,7 +450,8 @@ async fn remote_media_over_the_cap_leaves_nothing_behind(env: TestEnv) {
         );
         assert!(err.to_string().contains("exceeds the limit of 1048576 bytes"), "{err}");
         server.wait_stream_done().await;
-        assert!(server.bytes_sent.load(Ordering::SeqCst) < 4 * CAP, "the rest of the body was never read");
+        // Loopback socket buffers take a few MiB whatever the reader does; far more was offered.
+        assert!(server.bytes_sent.load(Ordering::SeqCst) < FLOOD / 2, "the rest of the body was never read");
     }
     let usage = m.usage().await.unwrap();
     assert_eq!((usage.file_count, usage.used_bytes), (0, 0), "{usage:?}");
