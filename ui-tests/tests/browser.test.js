@@ -63,8 +63,9 @@ describe('file browser (desktop)', () => {
   it('sorts by name and size, and remembers the choice', async () => {
     await page.getByLabel('Sort').selectOption({ label: 'Name A–Z' });
     await page.waitForFunction(() => document.querySelector('#file-list .item.file .item-name')?.title === 'file-01.txt');
+    // file-10 … file-30 are the largest (8 bytes); ties follow the order's direction (path descending).
     await page.getByLabel('Sort').selectOption({ label: 'Largest first' });
-    await page.waitForFunction(() => document.querySelector('#file-list .item.file .item-name')?.title === 'file-10.txt');
+    await page.waitForFunction(() => document.querySelector('#file-list .item.file .item-name')?.title === 'file-30.txt');
     await page.reload();
     await page.locator('#listing[aria-busy="false"]').waitFor();
     assert.equal(await page.locator('#sort').inputValue(), 'size:desc');
