@@ -45,8 +45,9 @@ pub struct ThumbnailQuery {
     security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The thumbnail, a PNG that fits in `size`×`size` pixels, made from a PNG, JPEG, \
-            GIF (first frame) or WebP file (the type is read from the bytes)",
-            content((inline(FileBytes) = "image/png")),
+            GIF (first frame) or WebP file (the type is read from the bytes); sent as `image/png`, \
+            which `application/octet-stream` stands for here as for downloads",
+            content((inline(FileBytes) = "application/octet-stream"), (inline(FileBytes) = "*/*")),
             headers(("ETag" = String, description = "The quoted sha-256 of the file's content, `-`, and the size"),
                 ("Content-Disposition" = String, description = "`inline`"),
                 ("Cache-Control" = String, description = "`private, no-store`; signed links allow private caching"))),
