@@ -89,13 +89,7 @@ impl Server {
         install_crypto();
         let state = AppState::new(workspaces(&env, storage, limits), api_config(request), None);
         let addr = serve(state).await;
-        Self {
-            base: format!("http://{addr}"),
-            addr,
-            client: reqwest::Client::new(),
-            env,
-            jwt: JwtConfig::new(SECRET, Some(AUDIENCE.into())).unwrap(),
-        }
+        Self::on(addr, env)
     }
 
     /// A client of a server already serving at `addr` over `env` (built by the test itself).
