@@ -378,15 +378,30 @@ async fn mcp_subscriptions_hear_rest_changes(env: TestEnv) {
         let ack = stream.next(Duration::from_secs(10)).await.unwrap_or_else(|| panic!("ack in round {round}"));
         assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "round {round}: {ack}");
     }
-    let open: Vec<Messages> = {
-        let mut open = Vec::new();
-        for _ in 0..workspace_copilot::subscriptions::MAX_LISTENS_PER_USER {
+    // A dropped stream frees its place once the server sees the connection go, and rmcp
+    // acknowledges before the handler takes a place: a stream counts as held when no refusal
+    // follows its acknowledgment within a second, and refused ones are retried until the places
+    // free up (they must, within the deadline).
+    let mut open: Vec<Messages> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while open.len() < workspace_copilot::subscriptions::MAX_LISTENS_PER_USER {
+        assert!(tokio::time::Instant::now() < deadline, "closed streams free their places: {} held", open.len());
+        let missing = workspace_copilot::subscriptions::MAX_LISTENS_PER_USER - open.len();
+        let tries = futures::future::join_all((0..missing).map(|_| async {
             let mut stream = mcp.listen("alice", watched).await;
             stream.next(Duration::from_secs(10)).await.expect("an acknowledgment");
-            open.push(stream);
+            let answer = stream.collect(Duration::from_secs(1), |m| m.iter().any(|m| m.get("id").is_some())).await;
+            (stream, answer.into_iter().find(|m| m.get("id").is_some()))
+        }))
+        .await;
+        for (stream, answer) in tries {
+            match answer {
+                None => open.push(stream),
+                Some(answer) => assert!(error_says_streams_open(&answer), "{answer}"),
+            }
         }
-        open
-    };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut refused = mcp.listen("alice", watched).await;
     // rmcp acknowledges before the handler runs; the refusal is the response that follows.
     let answer = refused
@@ -394,8 +409,12 @@ async fn mcp_subscriptions_hear_rest_changes(env: TestEnv) {
         .await
         .pop()
         .expect("an answer");
-    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("streams open")), "{answer}");
+    assert!(error_says_streams_open(&answer), "{answer}");
     drop(open);
+}
+
+fn error_says_streams_open(answer: &Value) -> bool {
+    answer["error"]["message"].as_str().is_some_and(|m| m.contains("streams open"))
 }
 
 db_tests!(mcp_requires_a_valid_token, mcp_session_over_streamable_http, mcp_subscriptions_hear_rest_changes);
