@@ -2,21 +2,36 @@
 //! made durable on each of the two supported databases. It holds no domain state (the usage
 //! counters are rows, updated inside each change's transaction; see [`crate::txn`]).
 //!
-//! On a SQLite file, file writes commit through a pool of one connection (writers queue in
-//! process instead of sleeping in SQLite's busy handler) with group commit: the commit itself
-//! does not fsync (`synchronous=NORMAL`), [`Db::sync_commits`] then fsyncs the WAL once for
-//! every commit that finished before the fsync started, and only then returns. A commit is
-//! durable when `sync_commits` returns, as with `synchronous=FULL`, but N concurrent writers
-//! share one fsync instead of paying one each.
+//! Both databases use group commit for the transactions of [`Db::begin_write`]: the commit itself
+//! does not wait for the disk, [`Db::sync_commits`] then makes durable, in one flush, every commit
+//! that returned before the flush started, and only then returns. A change is acknowledged after
+//! `sync_commits`, so it is as durable as with a synchronous commit, but N concurrent writers
+//! share one flush instead of paying one each.
+//!
+//! - On a SQLite file, file writes commit through a pool of one connection (writers queue in
+//!   process instead of sleeping in SQLite's busy handler) with `synchronous=NORMAL`; the flush
+//!   is an fsync of the WAL.
+//! - On PostgreSQL, the transaction commits with `synchronous_commit = off`, which also releases
+//!   its locks (the workspace row, held `FOR UPDATE`) without waiting for the WAL fsync: the next
+//!   writer of the workspace starts while this one's commit reaches the disk. The flush is a tiny
+//!   transaction that writes WAL (a transactional `pg_logical_emit_message`, a no-op outside
+//!   logical decoding) and commits with the server's own `synchronous_commit`: its commit flushes
+//!   the WAL up to itself, so every earlier commit too. A server where that function cannot run
+//!   keeps synchronous commits.
+//!
+//! A commit is visible to other readers (and replicas) from the moment it returns, before its
+//! flush, exactly as a SQLite commit with `synchronous=NORMAL`: after a crash of the database
+//! in between, a change that was never acknowledged can be gone though someone saw it.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// Default of the longest wait for a database connection.
@@ -28,7 +43,14 @@ pub struct Db {
     conn: DatabaseConnection,
     /// SQLite file only: the write connection and its group commit.
     writer: Option<Arc<Writer>>,
+    /// PostgreSQL only, when the flush statement runs: write transactions commit without waiting
+    /// for the WAL fsync, and this flushes for all of them.
+    pg_flush: Option<Arc<GroupSync>>,
 }
+
+/// The flush of PostgreSQL's group commit: a transaction that writes WAL and commits
+/// synchronously (see the module docs).
+const PG_FLUSH: &str = "SELECT pg_logical_emit_message(true, 'workspace', 'flush')";
 
 /// Group commit for a SQLite file in WAL mode.
 #[derive(Debug)]
@@ -37,33 +59,52 @@ struct Writer {
     conn: DatabaseConnection,
     /// The `-wal` file next to the database.
     wal: PathBuf,
+    group: GroupSync,
+}
+
+/// Tickets of commits that returned before they were durable, and the one flush at a time that
+/// makes them durable.
+#[derive(Debug, Default)]
+struct GroupSync {
     /// Tickets handed out: a ticket is taken after its commit returned.
     requested: AtomicU64,
-    /// Highest ticket known durable; held while an fsync runs, so fsyncs never overlap.
+    /// Highest ticket known durable; held while a flush runs, so flushes never overlap.
     synced: tokio::sync::Mutex<u64>,
+}
+
+impl GroupSync {
+    /// Returns once every commit that returned before this call is durable, running `flush`
+    /// unless a flush that started after this call's commit already finished.
+    async fn sync<E, F: Future<Output = Result<(), E>>>(&self, flush: impl FnOnce() -> F) -> Result<(), E> {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut synced = self.synced.lock().await;
+        if *synced >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to here belongs to a commit that already returned.
+        let upto = self.requested.load(Ordering::SeqCst);
+        flush().await?;
+        *synced = upto;
+        Ok(())
+    }
 }
 
 impl Writer {
     /// Returns once every commit that returned before this call is on disk.
     async fn sync(&self) -> std::io::Result<()> {
-        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut synced = self.synced.lock().await;
-        if *synced >= ticket {
-            return Ok(()); // an fsync that started after our commit already finished
-        }
-        // Every ticket up to here belongs to a commit already written to the WAL.
-        let upto = self.requested.load(Ordering::SeqCst);
-        let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
-            Ok(file) => file.sync_data(),
-            // No WAL: the last connection closed, which checkpointed (and synced) the database.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        *synced = upto;
-        Ok(())
+        self.group
+            .sync(|| async {
+                let wal = self.wal.clone();
+                tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+                    Ok(file) => file.sync_data(),
+                    // No WAL: the last connection closed, which checkpointed (and synced) the database.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            })
+            .await
     }
 }
 
@@ -124,18 +165,27 @@ impl Db {
                 Some(Arc::new(Writer {
                     conn: Database::connect(options).await?,
                     wal: wal.into(),
-                    requested: AtomicU64::new(0),
-                    synced: tokio::sync::Mutex::new(0),
+                    group: GroupSync::default(),
                 }))
             }
             None => None,
         };
-        Ok(Self { conn, writer })
+        let pg_flush = match conn.get_database_backend() {
+            DbBackend::Postgres => match conn.execute_unprepared(PG_FLUSH).await {
+                Ok(_) => Some(Arc::new(GroupSync::default())),
+                Err(err) => {
+                    tracing::warn!(error = %err, "pg_logical_emit_message cannot run: writes commit synchronously, one WAL fsync each");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Ok(Self { conn, writer, pg_flush })
     }
 
     /// Wraps an existing connection (its settings are the caller's responsibility).
     pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self { conn, writer: None }
+        Self { conn, writer: None, pg_flush: None }
     }
 
     /// The underlying connection.
@@ -158,17 +208,26 @@ impl Db {
         };
         match &self.writer {
             Some(writer) => writer.conn.begin_with_options(options).await,
-            None => self.conn.begin_with_options(options).await,
+            None => {
+                let txn = self.conn.begin_with_options(options).await?;
+                if self.pg_flush.is_some() {
+                    txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+                }
+                Ok(txn)
+            }
         }
     }
 
-    /// Returns once every write transaction that committed before this call is durable. On a
-    /// SQLite file that is the group fsync of the WAL (see the module docs); elsewhere commits
-    /// are durable when they return and this does nothing. Call it after committing a
-    /// transaction from [`Db::begin_write`], before acknowledging the write.
+    /// Returns once every write transaction that committed before this call is durable: the
+    /// group fsync of a SQLite file's WAL, or PostgreSQL's group flush (see the module docs);
+    /// elsewhere commits are durable when they return and this does nothing. Call it after
+    /// committing a transaction from [`Db::begin_write`], before acknowledging the write.
     pub async fn sync_commits(&self) -> Result<(), DbErr> {
         if let Some(writer) = &self.writer {
             writer.sync().await.map_err(|e| DbErr::Custom(format!("fsync of the SQLite WAL failed: {e}")))?;
+        }
+        if let Some(group) = &self.pg_flush {
+            group.sync(|| async { self.conn.execute_unprepared(PG_FLUSH).await.map(drop) }).await?;
         }
         Ok(())
     }
