@@ -225,7 +225,7 @@ impl WorkspaceManager {
         let query = match &target {
             FileRef::Id(id) => query.filter(file::Column::Id.eq(id.as_uuid())),
             FileRef::Path(path) => {
-                query.filter(file::Column::IsCurrent.eq(true)).filter(file::Column::Path.eq(path.as_str()))
+                query.filter(rows::flag(file::Column::IsCurrent, true)).filter(file::Column::Path.eq(path.as_str()))
             }
         };
         let (row, content) = query

@@ -2,6 +2,7 @@
 //! the manager, history and gc, so "current", "visible" and "in the trash" mean one thing.
 
 use mime::Mime;
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::entity::user_workspace_file as file;
@@ -10,22 +11,32 @@ use crate::ids::{ContentId, FileId, WorkspaceId};
 use crate::model::{Checksum, ContentLocation, FileInfo, FileSource, INLINE_STORAGE_PATH};
 use crate::path::WorkspacePath;
 
+/// `column = true` or `= false`, the constant written into the statement rather than bound.
+/// The partial indexes say `WHERE is_current = true AND is_deleted = false`; SQLite decides
+/// whether one applies when it prepares a statement, and when the flag is a bound parameter it
+/// re-prepares the statement at every execution to check again (a third of the CPU of a 4 KiB
+/// write, two fifths of a read's, in callgrind). With the constant, the cached statement is
+/// reused as it is.
+pub(crate) fn flag(column: file::Column, value: bool) -> SimpleExpr {
+    Expr::col((file::Entity, column)).eq(Expr::cust(if value { "true" } else { "false" }))
+}
+
 /// Rows of the workspace outside the trash: current files and their versions.
 pub(crate) fn visible(workspace: WorkspaceId) -> Condition {
-    Condition::all().add(file::Column::WorkspaceId.eq(workspace.as_uuid())).add(file::Column::IsDeleted.eq(false))
+    Condition::all().add(file::Column::WorkspaceId.eq(workspace.as_uuid())).add(flag(file::Column::IsDeleted, false))
 }
 
 /// Current files of the workspace outside the trash: one per path.
 pub(crate) fn current(workspace: WorkspaceId) -> Condition {
-    visible(workspace).add(file::Column::IsCurrent.eq(true))
+    visible(workspace).add(flag(file::Column::IsCurrent, true))
 }
 
 /// Trash entries of the workspace: the current rows of trashed files.
 pub(crate) fn trashed(workspace: WorkspaceId) -> Condition {
     Condition::all()
         .add(file::Column::WorkspaceId.eq(workspace.as_uuid()))
-        .add(file::Column::IsDeleted.eq(true))
-        .add(file::Column::IsCurrent.eq(true))
+        .add(flag(file::Column::IsDeleted, true))
+        .add(flag(file::Column::IsCurrent, true))
 }
 
 /// The current row at `path`, if any.

@@ -57,7 +57,7 @@ impl WorkspaceManager {
             .col_expr(file::Column::UpdatedAt, Expr::value(tx.now))
             .filter(file::Column::WorkspaceId.eq(self.workspace_id().as_uuid()))
             .filter(file::Column::ChainId.eq(info.chain_id.as_uuid()))
-            .filter(file::Column::IsDeleted.eq(false))
+            .filter(rows::flag(file::Column::IsDeleted, false))
             .exec(tx.conn())
             .await;
         unique_violation_is_conflict(renamed, &to)?;
@@ -187,7 +187,7 @@ impl WorkspaceManager {
                 .col_expr(file::Column::UpdatedAt, Expr::value(tx.now))
                 .filter(file::Column::WorkspaceId.eq(self.workspace_id().as_uuid()))
                 .filter(file::Column::ChainId.is_in(chunk.iter().copied()))
-                .filter(file::Column::IsDeleted.eq(false))
+                .filter(rows::flag(file::Column::IsDeleted, false))
                 .exec(tx.conn())
                 .await;
             unique_violation_is_conflict(renamed, to)?;
@@ -219,7 +219,7 @@ impl WorkspaceManager {
                 .col_expr(file::Column::UpdatedAt, Expr::value(tx.now))
                 .filter(file::Column::WorkspaceId.eq(self.workspace_id().as_uuid()))
                 .filter(file::Column::ChainId.is_in(chunk.iter().copied()))
-                .filter(file::Column::IsDeleted.eq(false))
+                .filter(rows::flag(file::Column::IsDeleted, false))
                 .exec(tx.conn())
                 .await?;
         }
