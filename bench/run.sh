@@ -79,6 +79,9 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
+  if [[ -n ${PG_DB:-} ]]; then
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $PG_DB" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
@@ -276,6 +279,31 @@ for sorted in "newest:sort=created_at&order=desc" "largest:sort=size&order=desc"
   b load --key "list_${sorted%%:*}_ours" --url "$OURS/files?limit=100&path_prefix=/list&${sorted#*:}" \
     --header "Authorization: Bearer $LIST_TOKEN" --mode plain --concurrency 1 --seconds "$LOAD_SECS" --max 100000
 done
+
+log "4 KiB writes on PostgreSQL + the GCS emulator: a second server of ours, 16 clients, ${SW_SECS}s, $REPEAT×"
+# Small files are kept in their rows (the default WS_INLINE_MAX_BYTES), so these writes never touch
+# object storage; the emulator is there because that is the deployment being measured.
+"$ROOT/scripts/services.sh" postgres
+GCS_ENV=$("$ROOT/scripts/fake-gcs.sh" start)
+PG_DB=ws_bench_$$
+PG_ADMIN=(psql -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1)
+"${PG_ADMIN[@]}" -c "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
+PG_PORT=$((PORT_BASE + 4))
+(
+  eval "$GCS_ENV"
+  export WS_BIND=127.0.0.1:$PG_PORT WS_DATA_DIR=$WORK/pg WS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$PG_DB
+  exec "$SERVER" serve
+) >"$WORK/pg.log" 2>&1 &
+PG_PID=$!
+PIDS+=("$PG_PID")
+wait_port workspace-server-pg "$PG_PORT"
+for i in $(seq 1 "$REPEAT"); do
+  b small-writes --key sw_pg --url "http://127.0.0.1:$PG_PORT/api/workspace/files?path=/sw$i/{n}.bin" --form multipart \
+    --header "$AUTH" "${SW_ARGS[@]}" --pid "$PG_PID"
+done
+kill "$PG_PID"
+wait "$PG_PID" 2>/dev/null || true
+"${PG_ADMIN[@]}" -c "DROP DATABASE IF EXISTS $PG_DB"
 
 UPTIME_END=$(uptime | sed 's/.*load average: //')
 MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes, $PROFILE build; not comparable)"
