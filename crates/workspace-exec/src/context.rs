@@ -95,10 +95,11 @@ struct EnvInner {
 
 impl ExecEnv {
     /// Builds the environment.
-    /// The fetcher's body cap is lowered to `max_media_bytes` when that is smaller.
+    /// The fetcher's body cap is `max_media_bytes`: a fetched URL is media (stored, streamed, or
+    /// returned like a data URI of the same cap), so raising the media cap raises it too.
     pub fn new(config: ExecConfig) -> Self {
         let mut fetch = config.fetch.clone();
-        fetch.max_body_bytes = fetch.max_body_bytes.min(config.max_media_bytes);
+        fetch.max_body_bytes = config.max_media_bytes;
         let fetcher = Fetcher::new(fetch);
         Self { inner: Arc::new(EnvInner { config, fetcher, temp_lock: tokio::sync::Mutex::new(()) }) }
     }

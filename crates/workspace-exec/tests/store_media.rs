@@ -460,4 +460,16 @@ async fn remote_media_over_the_cap_leaves_nothing_behind(env: TestEnv) {
     let server = TestServer::start(move |_| Reply::Flood { total: CAP, chunk: 64 * 1024, declare_length: false }).await;
     let out = store_media_file(&MediaFile::new(server.url("/ok.bin")), &ctx, ForBlockOutput).await.unwrap();
     assert_eq!(m.lookup(WorkspaceUri::parse(out.as_str()).unwrap()).await.unwrap().size_bytes, CAP);
+
+    // The media cap is the fetch's cap, also above the fetcher's own default (an operator who
+    // raises WS_MAX_MEDIA_BYTES past 100 MiB gets it for URLs too).
+    let raised = exec_env(&temp, |c| {
+        c.fetch.max_body_bytes = CAP / 4;
+        c.max_media_bytes = 2 * CAP;
+    });
+    let ctx = ExecutionContext::new(&raised, run("alice")).with_workspace(m.clone()).unwrap();
+    let server =
+        TestServer::start(move |_| Reply::Flood { total: 2 * CAP, chunk: 64 * 1024, declare_length: true }).await;
+    let out = store_media_file(&MediaFile::new(server.url("/raised.bin")), &ctx, ForBlockOutput).await.unwrap();
+    assert_eq!(m.lookup(WorkspaceUri::parse(out.as_str()).unwrap()).await.unwrap().size_bytes, 2 * CAP);
 }
