@@ -13,10 +13,11 @@ use crate::path::WorkspacePath;
 
 /// `column = true` or `= false`, the constant written into the statement rather than bound.
 /// The partial indexes say `WHERE is_current = true AND is_deleted = false`; SQLite decides
-/// whether one applies when it prepares a statement, and when the flag is a bound parameter it
-/// re-prepares the statement at every execution to check again (a third of the CPU of a 4 KiB
-/// write, two fifths of a read's, in callgrind). With the constant, the cached statement is
-/// reused as it is.
+/// whether one applies when it prepares a statement. With the flag bound, that decision depends
+/// on the bound value, which (unless the connection has QPSG on, as `Db` sets it) makes SQLite
+/// re-prepare the cached statement at every execution; with the constant it is decided once,
+/// whatever the connection's settings. (The larger cause of those re-prepares was `LIMIT ?`;
+/// see `db.rs`.)
 pub(crate) fn flag(column: file::Column, value: bool) -> SimpleExpr {
     Expr::col((file::Entity, column)).eq(Expr::cust(if value { "true" } else { "false" }))
 }
