@@ -90,7 +90,6 @@ describe('file browser (desktop)', () => {
     await apiUpload(server, '/sessions/chat-1/one.txt', 'one');
     await apiUpload(server, '/sessions/chat-10/ten.txt', 'ten');
     await page.getByRole('button', { name: 'Clear', exact: true }).click();
-    const session = page.locator('#session-list a', { hasText: 'chat-1' }).first();
     await page.locator('#session-list a[title="/sessions/chat-1"]').waitFor();
     await page.locator('#session-list a[title="/sessions/chat-1"]').click();
     await waitForCount(1);
@@ -99,7 +98,9 @@ describe('file browser (desktop)', () => {
     assert.match(await page.locator('#scope').textContent(), /^Files in \/sessions\/chat-1,/);
     assert.equal(await page.getByLabel('In folder').inputValue(), '/sessions/chat-1');
     assert.match(await page.locator('#upload-target').textContent(), /Uploads go to \/sessions\/chat-1\./);
-    assert.ok(await session.isVisible());
+    // The session list is redrawn when the change feed reports the uploads: wait for it rather
+    // than sampling it once.
+    await page.locator('#session-list a[title="/sessions/chat-1"]').waitFor({ state: 'visible' });
     await page.getByLabel('In folder').fill('/sessions/chat-10');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.waitForFunction(() => document.querySelector('#file-list .item.file .item-name')?.title === 'ten.txt');
