@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -108,6 +109,20 @@ impl Writer {
     }
 }
 
+/// What every SQLite connection of ours is: WAL journaling, `synchronous` as given (`Full` for the
+/// pool, `Normal` for the group-committing writer), a busy timeout so writers wait for each other,
+/// foreign keys, and stable query plans.
+fn sqlite_settings(options: &mut ConnectOptions, synchronous: SqliteSynchronous) {
+    options
+        .map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        })
+        .map_sqlx_sqlite_pool_opts(|o| o.after_connect(keep_query_plans));
+}
+
 /// Turns on SQLite's query planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) on a new
 /// connection: a statement's plan then never depends on the values bound to it. Without it,
 /// SQLite 3.51 plans `LIMIT ?` (every sea-orm `one()`, every page) and flags compared with a
@@ -169,16 +184,7 @@ impl Db {
         let mut options = ConnectOptions::new(url.to_owned());
         options.sqlx_logging(false).connect_timeout(timeout.min(Duration::from_secs(10))).acquire_timeout(timeout);
         if url.starts_with("sqlite:") {
-            options
-                .max_connections(8)
-                .map_sqlx_sqlite_opts(|o| {
-                    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-                    o.journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Full)
-                        .busy_timeout(Duration::from_secs(30))
-                        .foreign_keys(true)
-                })
-                .map_sqlx_sqlite_pool_opts(|o| o.after_connect(keep_query_plans));
+            sqlite_settings(options.max_connections(8), SqliteSynchronous::Full);
         } else {
             options.max_connections(16);
         }
@@ -190,15 +196,8 @@ impl Db {
                     .sqlx_logging(false)
                     .connect_timeout(timeout.min(Duration::from_secs(10)))
                     .acquire_timeout(timeout.saturating_mul(2))
-                    .max_connections(1)
-                    .map_sqlx_sqlite_opts(|o| {
-                        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-                        o.journal_mode(SqliteJournalMode::Wal)
-                            .synchronous(SqliteSynchronous::Normal)
-                            .busy_timeout(Duration::from_secs(30))
-                            .foreign_keys(true)
-                    })
-                    .map_sqlx_sqlite_pool_opts(|o| o.after_connect(keep_query_plans));
+                    .max_connections(1);
+                sqlite_settings(&mut options, SqliteSynchronous::Normal);
                 let mut wal = file.into_os_string();
                 wal.push("-wal");
                 Some(Arc::new(Writer {
