@@ -123,57 +123,36 @@ db_tests!(
 /// writer of the workspace does not wait for this one's fsync) and `sync_commits` makes every
 /// commit before it durable. On PostgreSQL the WAL is flushed past the commit when it returns.
 async fn write_commits_share_one_flush_before_they_are_acknowledged(env: TestEnv) {
-    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-    let scalar = |row: Option<sea_orm::QueryResult>| -> String {
-        let row = row.expect("a row");
-        row.try_get_by_index::<String>(0).or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string())).unwrap()
-    };
-    let backend = env.db.backend();
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let postgres = env.kind == workspace_testkit::DbKind::Postgres;
+    let (mode, not_waiting) = if postgres { ("SHOW synchronous_commit", "off") } else { ("PRAGMA synchronous", "1") };
     let txn = env.db.begin_write().await.unwrap();
-    match env.kind {
-        workspace_testkit::DbKind::Postgres => {
-            let mode = txn.query_one_raw(Statement::from_string(backend, "SHOW synchronous_commit")).await.unwrap();
-            assert_eq!(scalar(mode), "off", "a write transaction's commit does not wait for the WAL fsync");
-            txn.execute_unprepared("CREATE TABLE flush_probe (x int); INSERT INTO flush_probe VALUES (1)")
-                .await
-                .unwrap();
-            txn.commit().await.unwrap();
-            let after_commit = env
-                .db
-                .conn()
-                .query_one_raw(Statement::from_string(backend, "SELECT pg_current_wal_insert_lsn()::text"))
-                .await
-                .unwrap();
-            let after_commit = scalar(after_commit);
-            env.db.sync_commits().await.unwrap();
-            let flushed = env
-                .db
-                .conn()
-                .query_one_raw(Statement::from_string(
-                    backend,
-                    format!("SELECT (pg_current_wal_flush_lsn() >= '{after_commit}'::pg_lsn)::int::bigint"),
-                ))
-                .await
-                .unwrap();
-            assert_eq!(scalar(flushed), "1", "the WAL is flushed past the commit (at {after_commit})");
-            // Other transactions keep the server's setting.
-            let other = env.db.conn().begin().await.unwrap();
-            let mode = other.query_one_raw(Statement::from_string(backend, "SHOW synchronous_commit")).await.unwrap();
-            assert_eq!(scalar(mode), "on");
-        }
-        workspace_testkit::DbKind::Sqlite => {
-            let mode = txn.query_one_raw(Statement::from_string(backend, "PRAGMA synchronous")).await.unwrap();
-            assert_eq!(scalar(mode), "1", "the writer commits with synchronous=NORMAL; the WAL fsync is shared");
-            txn.execute_unprepared("CREATE TABLE flush_probe (x int); INSERT INTO flush_probe VALUES (1)")
-                .await
-                .unwrap();
-            txn.commit().await.unwrap();
-            env.db.sync_commits().await.unwrap();
-        }
+    assert_eq!(scalar(&txn, mode).await, not_waiting, "a write transaction's commit does not wait for the disk");
+    txn.execute_unprepared("CREATE TABLE flush_probe (x int); INSERT INTO flush_probe VALUES (1)").await.unwrap();
+    txn.commit().await.unwrap();
+    if postgres {
+        let after_commit = scalar(env.db.conn(), "SELECT pg_current_wal_insert_lsn()::text").await;
+        env.db.sync_commits().await.unwrap();
+        let flushed = format!("SELECT (pg_current_wal_flush_lsn() >= '{after_commit}'::pg_lsn)::int::bigint");
+        assert_eq!(
+            scalar(env.db.conn(), &flushed).await,
+            "1",
+            "the WAL is flushed past the commit (at {after_commit})"
+        );
+        // Other transactions keep the server's setting.
+        let other = env.db.conn().begin().await.unwrap();
+        assert_eq!(scalar(&other, mode).await, "on");
+    } else {
+        env.db.sync_commits().await.unwrap();
     }
-    let seen =
-        env.db.conn().query_one_raw(Statement::from_string(backend, "SELECT count(*) FROM flush_probe")).await.unwrap();
-    assert_eq!(scalar(seen), "1");
+    assert_eq!(scalar(env.db.conn(), "SELECT count(*) FROM flush_probe").await, "1");
+}
+
+/// The one value `sql` answers, as text (integers formatted).
+async fn scalar(conn: &impl sea_orm::ConnectionTrait, sql: &str) -> String {
+    let row = conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql)).await.unwrap();
+    let row = row.expect("a row");
+    row.try_get_by_index::<String>(0).or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string())).unwrap()
 }
 
 async fn write_then_read_back(env: TestEnv) {
