@@ -79,7 +79,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
-  if [[ -n ${PG_DB:-} ]]; then
+  if [[ -n ${PG_DB:-} ]]; then # the PostgreSQL run's database
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" 2>/dev/null || true
   fi
 }
@@ -303,7 +303,6 @@ for i in $(seq 1 "$REPEAT"); do
 done
 kill "$PG_PID"
 wait "$PG_PID" 2>/dev/null || true
-"${PG_ADMIN[@]}" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
 
 UPTIME_END=$(uptime | sed 's/.*load average: //')
 MODE="full"; [[ $QUICK == 1 ]] && MODE="quick (small sizes, $PROFILE build; not comparable)"
