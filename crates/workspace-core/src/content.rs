@@ -15,14 +15,14 @@ use std::io;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::EntityTrait;
 
 use crate::db::Db;
 use crate::entity::workspace_content as content;
-use crate::error::{Result, StorageError, WorkspaceError};
+use crate::error::{StorageError, WorkspaceError};
 use crate::ids::{ContentId, WorkspaceId};
 use crate::meter::{Measured, Meter};
-use crate::model::{Checksum, ContentLocation};
+use crate::model::Checksum;
 use crate::storage::{BlobKey, Storage};
 use crate::txn::WriteTxn;
 
@@ -121,43 +121,6 @@ fn staged(id: ContentId, measured: Measured, data: StagedData) -> Staged {
         head: measured.head,
         data,
     }
-}
-
-/// Inside the change's transaction: the content to refer to for `staged`, reusing content with
-/// the same checksum when the workspace has it (then the staged blob, if any, is not needed:
-/// `deduplicated` says so).
-pub(crate) async fn record(tx: &WriteTxn, staged: &Staged) -> Result<(ContentLocation, bool)> {
-    let existing: Option<(uuid::Uuid, bool)> = content::Entity::find()
-        .select_only()
-        .column(content::Column::Id)
-        .column_as(content::Column::InlineData.is_not_null(), "inline")
-        .filter(content::Column::WorkspaceId.eq(tx.workspace().as_uuid()))
-        .filter(content::Column::Checksum.eq(staged.checksum.as_str()))
-        .filter(content::Column::SizeBytes.eq(i64::try_from(staged.size).unwrap_or(i64::MAX)))
-        .into_tuple()
-        .one(tx.conn())
-        .await?;
-    if let Some((id, inline)) = existing {
-        let id = ContentId::from_uuid(id);
-        return Ok((if inline { ContentLocation::Inline(id) } else { ContentLocation::Blob(id) }, true));
-    }
-    let inline_data = match &staged.data {
-        StagedData::Inline(bytes) => Some(bytes.to_vec()),
-        StagedData::Blob(_) => None,
-    };
-    let location =
-        if inline_data.is_some() { ContentLocation::Inline(staged.id) } else { ContentLocation::Blob(staged.id) };
-    content::ActiveModel {
-        id: Set(staged.id.as_uuid()),
-        workspace_id: Set(tx.workspace().as_uuid()),
-        checksum: Set(staged.checksum.to_string()),
-        size_bytes: Set(i64::try_from(staged.size).unwrap_or(i64::MAX)),
-        inline_data: Set(inline_data),
-        created_at: Set(tx.now),
-    }
-    .insert(tx.conn())
-    .await?;
-    Ok((location, false))
 }
 
 /// Removes a staged blob when dropped, unless disarmed: see the module docs.

@@ -26,6 +26,7 @@ mod structure;
 mod txn;
 pub mod uri;
 pub mod workspaces;
+mod writes;
 
 pub use db::Db;
 pub use edit::{Edit, EditOutcome};

@@ -21,24 +21,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::content::{self, StageError, StagedData};
 use crate::entity::{user_workspace_file as file, workspace_content};
 use crate::error::{Result, StorageError, WorkspaceError};
 use crate::events::{Event, EventKind, PendingEvent};
 use crate::feed;
-use crate::history;
 use crate::ids::{FileId, SessionId, UserId, WorkspaceId};
-use crate::mime;
-use crate::model::{
-    Checksum, ContentLocation, FileInfo, FileRef, INLINE_STORAGE_PATH, NewFile, Precondition, Settings, Usage,
-};
+use crate::model::{Checksum, ContentLocation, FileInfo, FileRef, NewFile, Precondition, Settings, Usage};
 use crate::path::{PathPrefix, WorkspacePath};
 use crate::rows;
 use crate::storage::{BlobKey, ByteRange, GetResult, Storage};
 use crate::txn::{Committed, Counters, WriteTxn};
 use crate::workspaces::Workspaces;
+use crate::writes;
 
 /// Largest page a listing returns.
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -344,7 +341,7 @@ impl WorkspaceManager {
         file_name(new)?;
         let conn = self.workspaces.db().conn();
         let current = rows::current_at(conn, self.workspace_id, &new.path).await?;
-        check_target(new, current.clone().map(rows::to_info).transpose()?.as_ref())?;
+        writes::check_target(new, current.clone().map(rows::to_info).transpose()?.as_ref())?;
         let counters = Counters::read(conn, self.workspace_id).await?;
         let replaced = current.as_ref().map_or(0, rows::size);
         let room = limits.quota_bytes.saturating_sub(counters.live_bytes.saturating_sub(replaced));
@@ -396,7 +393,8 @@ impl WorkspaceManager {
 
     /// Makes a staged body the file at `new.path`, in one transaction: conflict and
     /// preconditions, quota on live bytes, dedup, the previous file becoming a version, trimming
-    /// and room, the event. If the commit fails, the staged blob is removed (after asking the
+    /// and room, the event. Concurrent writes of the workspace share that transaction (see
+    /// the `writes` module). If the commit fails, the staged blob is removed (after asking the
     /// database when the outcome is ambiguous); a body staged in another workspace is refused and
     /// removed.
     pub async fn commit(&self, new: NewFile, staged: Staged) -> Result<FileInfo> {
@@ -406,126 +404,15 @@ impl WorkspaceManager {
                 "a body staged in another workspace cannot be committed here".into(),
             ));
         }
-        let staged = staged.inner;
-        let committed = match file_name(&new) {
-            Ok(name) => self.commit_write(&new, name, &staged).await,
-            Err(err) => Err(err),
-        };
-        let (info, deduplicated, committed) = match (committed, staged.data) {
-            (Ok(done), StagedData::Blob(guard)) => {
-                if done.1 {
-                    guard.discard().await;
-                } else {
-                    guard.keep();
-                }
-                done
-            }
-            (Ok(done), StagedData::Inline(_)) => done,
-            (Err(err), StagedData::Blob(guard)) => {
-                // A failed commit is ambiguous (the connection may have died after the database
-                // committed): the guard asks the database before removing the blob.
-                guard.release().await;
+        let name = match file_name(&new) {
+            Ok(name) => name,
+            Err(err) => {
+                staged.discard().await;
                 return Err(err);
             }
-            (Err(err), StagedData::Inline(_)) => return Err(err),
         };
-        let _ = deduplicated;
-        self.finish(committed).await?;
-        Ok(info)
-    }
-
-    /// The transaction of a write: conflict and preconditions, quota, dedup, the new version,
-    /// trimming, room, the event. Returns the new file, whether its content was deduplicated,
-    /// and the blobs the change left unreferenced.
-    async fn commit_write(
-        &self,
-        new: &NewFile,
-        name: String,
-        staged: &content::Staged,
-    ) -> Result<(FileInfo, bool, Committed)> {
-        let settings = *self.settings();
-        let limits = settings.limits;
-        let db = self.workspaces.db();
-        let mime_type = mime::choose(new.mime_type.as_deref(), &name);
-        let mut metadata = new.metadata.clone();
-        if let Some(sniffed) = mime::sniff(&staged.head)
-            && sniffed != mime_type.essence_str()
-        {
-            metadata.insert("sniffed_mime_type".into(), sniffed.into());
-        }
-
-        let mut tx = WriteTxn::begin(db, self.workspace_id).await?;
-        let current = rows::current_at(tx.conn(), self.workspace_id, &new.path).await?;
-        let current_info = current.clone().map(rows::to_info).transpose()?;
-        check_target(new, current_info.as_ref())?;
-        let replaced = current.as_ref().map_or(0, rows::size);
-        let live_after = tx.counters.live_bytes.saturating_sub(replaced) + staged.size;
-        if live_after > limits.quota_bytes {
-            return Err(WorkspaceError::QuotaExceeded {
-                used: tx.counters.live_bytes,
-                limit: limits.quota_bytes,
-                needed: staged.size.saturating_sub(replaced),
-            });
-        }
-        let (location, deduplicated) = content::record(&tx, staged).await?;
-        let id = FileId::new();
-        let (chain_id, version) = match &current {
-            Some(old) => {
-                tx.supersede(old).await?;
-                (FileId::from_uuid(old.chain_id), old.version + 1)
-            }
-            None => (id, 1),
-        };
-        let storage_path = match location {
-            ContentLocation::Inline(_) => INLINE_STORAGE_PATH.to_owned(),
-            ContentLocation::Blob(content) => {
-                self.storage().storage_path(&BlobKey::for_content(self.workspace_id, content))
-            }
-        };
-        let row = file::Model {
-            id: id.as_uuid(),
-            workspace_id: self.workspace_id.as_uuid(),
-            name,
-            path: new.path.to_string(),
-            storage_path,
-            mime_type: mime_type.to_string(),
-            size_bytes: i64::try_from(staged.size).unwrap_or(i64::MAX),
-            checksum: staged.checksum.to_string(),
-            is_deleted: false,
-            deleted_at: None,
-            metadata: serde_json::Value::Object(metadata),
-            source: new.source.as_str().to_owned(),
-            source_session_id: self.session_id.as_ref().map(|s| s.as_str().to_owned()),
-            source_exec_id: new.source_exec_id.clone(),
-            created_at: tx.now,
-            updated_at: tx.now,
-            content_id: location.id().as_uuid(),
-            chain_id: chain_id.as_uuid(),
-            version,
-            is_current: true,
-            history_since: None,
-        };
-        // The row is all ours (no column takes a database default), so it is not read back.
-        let inserted = file::Entity::insert(file::ActiveModel::from(row.clone()).reset_all())
-            .exec_without_returning(tx.conn())
-            .await;
-        match inserted {
-            Ok(_) => {}
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                return Err(WorkspaceError::Conflict(new.path.to_string()));
-            }
-            Err(err) => return Err(err.into()),
-        }
-        tx.counters.live_bytes += staged.size;
-        tx.counters.file_count += 1;
-        let info = rows::to_info(row)?;
-        let kind = if current.is_some() { EventKind::Overwritten } else { EventKind::Created };
-        tx.event(PendingEvent::about(kind, &info));
-        history::trim_versions(&mut tx, chain_id, info.version, settings.history.max_versions).await?;
-        history::make_room(&mut tx, limits.quota_bytes).await?;
-
-        let committed = tx.commit().await?;
-        Ok((info, deduplicated, committed))
+        let write = writes::Write { new, name, session: self.session_id.clone(), staged: staged.inner };
+        writes::submit(&self.workspaces, self.workspace_id, write).await
     }
 
     /// Writes a buffer (convenience over [`write`](Self::write)).
@@ -534,15 +421,9 @@ impl WorkspaceManager {
         self.write(new, futures::stream::once(async move { Ok(bytes) })).await
     }
 
-    /// After a commit: durable before acknowledged (on a SQLite file the commit skipped its own
-    /// fsync and the group fsync covers it, see `Db`), then its events go to this process's
-    /// subscribers and the blobs nothing refers to any more are removed. If the fsync fails the
-    /// change stays, unacknowledged (and its events reach subscribers from the table).
+    /// After a commit: see [`Workspaces::finish`].
     pub(crate) async fn finish(&self, committed: Committed) -> Result<()> {
-        self.workspaces.db().sync_commits().await?;
-        self.workspaces.publish(self.workspace_id, &committed.events);
-        content::remove_blobs(self.storage(), committed.unreferenced_blobs).await;
-        Ok(())
+        self.workspaces.finish(self.workspace_id, committed).await
     }
 
     /// Moves a file (with its versions) to the trash; its path is free at once. Only the current
@@ -616,16 +497,6 @@ impl WorkspaceManager {
     /// The id of the workspace's latest event (0 before the first change).
     pub async fn latest_event_id(&self) -> Result<u64> {
         feed::latest_id(self.workspaces.db(), self.workspace_id).await
-    }
-}
-
-/// Conflict and preconditions of a write against the current file at its path.
-fn check_target(new: &NewFile, current: Option<&FileInfo>) -> Result<()> {
-    new.precondition.check(current)?;
-    let overwrite = new.overwrite || matches!(new.precondition, Precondition::IfMatch(_) | Precondition::IfExists);
-    match current {
-        Some(_) if !overwrite => Err(WorkspaceError::Conflict(new.path.to_string())),
-        _ => Ok(()),
     }
 }
 

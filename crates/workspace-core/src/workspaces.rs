@@ -12,6 +12,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
+use crate::content;
 use crate::db::Db;
 use crate::entity::user_workspace;
 use crate::error::{Result, WorkspaceError};
@@ -23,6 +24,8 @@ use crate::manager::WorkspaceManager;
 use crate::model::Settings;
 use crate::previews::Previews;
 use crate::storage::Storage;
+use crate::txn::Committed;
+use crate::writes::WriteLanes;
 
 /// How many user → workspace ids are remembered.
 const ID_CACHE_ENTRIES: usize = 65_536;
@@ -42,6 +45,8 @@ struct Inner {
     /// user → workspace, so a request costs no upsert once the workspace is known. Bounded:
     /// least recently used ids are forgotten (and looked up again when needed).
     ids: Mutex<hashlink::LruCache<UserId, WorkspaceId>>,
+    /// Writes waiting to commit together, by workspace (see [`crate::writes`]).
+    write_lanes: WriteLanes,
 }
 
 impl fmt::Debug for Workspaces {
@@ -68,6 +73,7 @@ impl Workspaces {
             feed,
             previews: Previews::new(),
             ids: Mutex::new(hashlink::LruCache::new(capacity)),
+            write_lanes: WriteLanes::default(),
         })))
     }
 
@@ -138,6 +144,21 @@ impl Workspaces {
     /// Hands a committed change's events to this process's subscribers.
     pub(crate) fn publish(&self, workspace: WorkspaceId, events: &[Event]) {
         self.0.feed.publish(workspace, events);
+    }
+
+    pub(crate) fn write_lanes(&self) -> &WriteLanes {
+        &self.0.write_lanes
+    }
+
+    /// After a commit of `workspace`: durable before acknowledged (on a SQLite file the commit
+    /// skipped its own fsync and the group fsync covers it, see `Db`), then its events go to this
+    /// process's subscribers and the blobs nothing refers to any more are removed. If the fsync
+    /// fails the change stays, unacknowledged (and its events reach subscribers from the table).
+    pub(crate) async fn finish(&self, workspace: WorkspaceId, committed: Committed) -> Result<()> {
+        self.db().sync_commits().await?;
+        self.publish(workspace, &committed.events);
+        content::remove_blobs(self.storage(), committed.unreferenced_blobs).await;
+        Ok(())
     }
 
     /// One garbage collection over every workspace (see [`crate::gc`]).

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use workspace_core::entity::{user_workspace_file as file, workspace_content as content};
 use workspace_core::gc::GcOptions;
 use workspace_core::{
@@ -117,7 +117,180 @@ db_tests!(
     ranges_and_download_urls,
     migrations_run_down_and_up,
     write_commits_share_one_flush_before_they_are_acknowledged,
+    writes_waiting_together_commit_together_as_if_one_after_another,
+    a_write_dropped_while_it_waits_is_not_made,
+    a_batch_that_fails_is_tried_one_write_at_a_time,
 );
+
+/// Holds the workspace's write lock (SQLite's write connection; on PostgreSQL the workspace row)
+/// until the returned transaction ends, so writes queue up behind it.
+async fn hold_workspace(env: &TestEnv, m: &WorkspaceManager) -> sea_orm::DatabaseTransaction {
+    use sea_orm::ConnectionTrait;
+    let txn = env.db.begin_write().await.unwrap();
+    if env.kind == workspace_testkit::DbKind::Postgres {
+        let lock = format!("SELECT 1 FROM user_workspace WHERE id = '{}' FOR UPDATE", m.workspace_id());
+        txn.execute_unprepared(&lock).await.unwrap();
+    }
+    txn
+}
+
+/// Writes that wait for the workspace together commit in one transaction (they share its time),
+/// each checked against what the writes before it left: creates, overwrites of one path, a
+/// create-only race, equal content, and quota, all in one batch.
+async fn writes_waiting_together_commit_together_as_if_one_after_another(env: TestEnv) {
+    let m = manager_with(&with_limits(&env, Limits { max_file_size: MIB, quota_bytes: 24 * KIB }), "alice", None).await;
+    m.write_bytes(new_file(&m, "/same.txt"), "v1").await.unwrap();
+    let held = hold_workspace(&env, &m).await;
+    // Staged first, so each commit joins the lane as soon as it is spawned, in spawn order.
+    let stage = |bytes: Vec<u8>| {
+        let m = m.clone();
+        async move { m.stage(futures::stream::once(async move { Ok(Bytes::from(bytes)) }), m.stage_cap()).await.unwrap() }
+    };
+    let spawn = |new: NewFile, staged| {
+        let m = m.clone();
+        tokio::spawn(async move { m.commit(new, staged).await })
+    };
+    let mut distinct = Vec::new();
+    let mut overwrites = Vec::new();
+    let mut once = Vec::new();
+    let mut equal = Vec::new();
+    for i in 0..8u64 {
+        distinct.push(spawn(new_file(&m, &format!("/d/{i}.bin")), stage(body(i, KIB as usize)).await));
+        let v = format!("v{}", i + 2).into_bytes();
+        overwrites.push(spawn(new_file(&m, "/same.txt").with_overwrite(true), stage(v).await));
+        once.push(spawn(new_file(&m, "/once.txt"), stage(body(100 + i, 100)).await));
+        equal.push(spawn(new_file(&m, &format!("/e/{i}.txt")), stage(b"equal content".to_vec()).await));
+    }
+    // Then more KiB-sized files than the quota has room for beside the 8 above (56 writes in all,
+    // within one batch).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut over = Vec::new();
+    for i in 0..24u64 {
+        over.push(spawn(new_file(&m, &format!("/q/{i}.bin")), stage(body(200 + i, KIB as usize)).await));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.rollback().await.unwrap();
+
+    let mut times = HashSet::new();
+    for task in distinct.into_iter().chain(equal) {
+        times.insert(task.await.unwrap().unwrap().created_at);
+    }
+    let mut versions = Vec::new();
+    for task in overwrites {
+        let info = task.await.unwrap().unwrap();
+        times.insert(info.created_at);
+        versions.push((info.version, info.checksum));
+    }
+    versions.sort_unstable_by_key(|(version, _)| *version);
+    assert_eq!(
+        versions.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        (2..=9).collect::<Vec<_>>(),
+        "each overwrite saw the one before it"
+    );
+    let (read, bytes) = m.read(path(&m, "/same.txt")).await.unwrap();
+    assert_eq!((read.version, &read.checksum), (9, &versions[7].1), "the last overwrite is current");
+    assert_eq!(Checksum::of(&bytes), read.checksum);
+    let (mut created, mut conflicts) = (0, 0);
+    for task in once {
+        match task.await.unwrap() {
+            Ok(info) => {
+                times.insert(info.created_at);
+                created += 1;
+            }
+            Err(WorkspaceError::Conflict(path)) => {
+                assert_eq!(path, "/once.txt");
+                conflicts += 1;
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!((created, conflicts), (1, 7), "one create-only write wins, the others see it");
+    let (mut fit, mut refused) = (0, 0);
+    for task in over {
+        match task.await.unwrap() {
+            Ok(info) => {
+                times.insert(info.created_at);
+                fit += 1;
+            }
+            Err(WorkspaceError::QuotaExceeded { .. }) => refused += 1,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    let usage = m.usage().await.unwrap();
+    assert!(usage.live_bytes <= 40 * KIB, "{usage:?}");
+    assert!(fit > 0 && refused > 0 && fit + refused == 24, "{fit} fit, {refused} refused");
+    // The first write to reach the lane may have been taken alone before the others queued.
+    assert!(times.len() <= 2, "{} transactions for writes that waited together", times.len());
+
+    let equal_rows = content::Entity::find()
+        .filter(content::Column::Checksum.eq(Checksum::of(b"equal content").to_string()))
+        .count(env.db.conn())
+        .await
+        .unwrap();
+    assert_eq!(equal_rows, 1, "equal content written together is stored once");
+    let events = m.events(0, 1000).await.unwrap();
+    assert_eq!(events.len(), 1 + 8 + 8 + 1 + 8 + fit, "one event per write made");
+    assert!(events.windows(2).all(|w| w[1].id == w[0].id + 1), "event ids follow each other");
+    env.assert_consistent().await;
+}
+
+/// A statement failing for one write of a batch (an injected database failure) fails that write
+/// only: the batch is tried again one write at a time, and its blob goes.
+async fn a_batch_that_fails_is_tried_one_write_at_a_time(env: TestEnv) {
+    env.fail_inserts_named("fails.bin").await;
+    let m = manager(&env, "alice", None).await;
+    let first = m.write_bytes(new_file(&m, "/first.txt"), "first").await.unwrap();
+    let held = hold_workspace(&env, &m).await;
+    let mut tasks = Vec::new();
+    for (i, name) in ["a.bin", "fails.bin", "b.bin"].into_iter().enumerate() {
+        let m = m.clone();
+        let staged =
+            m.stage(futures::stream::iter([Ok(Bytes::from(body(i as u64, BLOB)))]), m.stage_cap()).await.unwrap();
+        tasks.push(tokio::spawn(async move { m.commit(new_file(&m, &format!("/{name}")), staged).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held.rollback().await.unwrap();
+    let [a, failed, b] = [tasks.remove(0), tasks.remove(0), tasks.remove(0)];
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    let err = failed.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("injected database failure"), "{err}");
+    assert_ne!(a.created_at, first.created_at);
+    let names: HashSet<String> =
+        m.list(ListOptions::default()).await.unwrap().files.into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["first.txt", "a.bin", "b.bin"].map(str::to_owned).into());
+    assert_eq!(m.read(b.id).await.unwrap().1, body(2, BLOB));
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.blobs.len(), 2, "the failed write's blob is gone");
+}
+
+/// A write whose caller goes away while it waits for the workspace is not made.
+async fn a_write_dropped_while_it_waits_is_not_made(env: TestEnv) {
+    let m = manager(&env, "alice", None).await;
+    let held = hold_workspace(&env, &m).await;
+    let first = {
+        let m = m.clone();
+        tokio::spawn(async move { m.write_bytes(new_file(&m, "/first.txt"), "first").await })
+    };
+    // The lane's task takes the first write and waits for the lock with it; the next waits in line.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let dropped = {
+        let m = m.clone();
+        tokio::spawn(async move { m.write_bytes(new_file(&m, "/dropped.bin"), body(1, BLOB)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    dropped.abort();
+    assert!(dropped.await.unwrap_err().is_cancelled());
+    held.rollback().await.unwrap();
+    first.await.unwrap().unwrap();
+    let after = m.write_bytes(new_file(&m, "/after.txt"), "after").await.unwrap();
+    assert_eq!(after.version, 1);
+    assert!(matches!(m.lookup(path(&m, "/dropped.bin")).await, Err(WorkspaceError::NotFound(_))));
+    // Its staged blob went with it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let snapshot = env.assert_consistent().await;
+    assert_eq!(snapshot.files.len(), 2);
+    assert!(snapshot.blobs.is_empty(), "{:?}", snapshot.blobs);
+}
 
 /// `Db` group commit: a write transaction commits without waiting for the disk (so the next
 /// writer of the workspace does not wait for this one's fsync) and `sync_commits` makes every
