@@ -16,14 +16,18 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use workspace_core::{
     BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, StorageError, WorkspaceStorageBackend,
 };
 
-/// Bytes gathered before one blocking write.
+/// Bytes of an upload gathered into one write; an upload holds about two of them in memory (one
+/// being written, one being received).
 const WRITE_BATCH: usize = 1024 * 1024;
+/// Bytes written before the writer asks the kernel to start writing them to the disk
+/// (`sync_file_range`), so the upload's final fsync finds little left to write.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 /// Bytes per mapping of a read stream. Each chunk is a mapping of its own, unmapped when hyper
 /// drops it after writing it, so a download keeps only the chunk in flight mapped (and counted
 /// in the process's RSS) however large the file is.
@@ -170,6 +174,79 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
+/// A blob being written: the file, and how far its writeback was started.
+struct BlobWriter {
+    file: std::fs::File,
+    /// Where a batch of several chunks is gathered into one `write`.
+    buffer: Vec<u8>,
+    written: u64,
+    flushing_from: u64,
+}
+
+impl BlobWriter {
+    fn new(file: std::fs::File) -> Self {
+        Self { file, buffer: Vec::new(), written: 0, flushing_from: 0 }
+    }
+
+    /// Writes `batch` (one `write`) and starts the writeback of every [`WRITEBACK_STEP`] written.
+    fn write(&mut self, batch: &[Bytes]) -> io::Result<()> {
+        let data: &[u8] = match batch {
+            [one] => one,
+            chunks => {
+                self.buffer.clear();
+                chunks.iter().for_each(|chunk| self.buffer.extend_from_slice(chunk));
+                &self.buffer
+            }
+        };
+        self.file.write_all(data)?;
+        self.written += data.len() as u64;
+        if self.written - self.flushing_from >= WRITEBACK_STEP {
+            start_writeback(&self.file, self.flushing_from, self.written - self.flushing_from);
+            self.flushing_from = self.written;
+        }
+        Ok(())
+    }
+}
+
+/// The writer of an upload: idle, or writing a batch on a blocking thread.
+enum Pending {
+    Idle(BlobWriter),
+    Writing(tokio::task::JoinHandle<io::Result<BlobWriter>>),
+}
+
+impl Pending {
+    /// The writer once the batch in flight, if any, is written.
+    async fn finished(self) -> io::Result<BlobWriter> {
+        match self {
+            Self::Idle(writer) => Ok(writer),
+            Self::Writing(task) => task.await.map_err(io::Error::other)?,
+        }
+    }
+
+    /// Waits for the batch in flight, then starts writing `batch`.
+    async fn then_write(self, batch: Vec<Bytes>) -> io::Result<Self> {
+        let mut writer = self.finished().await?;
+        Ok(Self::Writing(tokio::task::spawn_blocking(move || writer.write(&batch).map(|()| writer))))
+    }
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to the disk, without
+/// waiting for them. Only a hint that spreads the disk's work over the upload: durability
+/// still comes from the fsync at the end, so a refusal is ignored.
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else { return };
+        // SAFETY: the descriptor belongs to `file`, open for the whole call; the call reads no
+        // memory of ours and only schedules writeback of the file's pages.
+        #[allow(unsafe_code)]
+        let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -185,54 +262,41 @@ impl WorkspaceStorageBackend for LocalStorage {
         let tmp_path = self.tmp.join(uuid::Uuid::new_v4().simple().to_string());
         // Removes the temp file if this future is dropped (or fails) before the rename.
         let mut tmp_guard = TempFile(Some(tmp_path.clone()));
-        let mut file = Some(
-            blocking({
-                let tmp_path = tmp_path.clone();
-                move || std::fs::File::create_new(tmp_path)
-            })
-            .await?,
-        );
+        let file = blocking({
+            let tmp_path = tmp_path.clone();
+            move || std::fs::File::create_new(tmp_path)
+        })
+        .await?;
+        // One batch is written on a blocking thread while the next is received; the thread is
+        // only held while it writes, never while the client is slow to send.
+        let mut writer = Pending::Idle(BlobWriter::new(file));
         let mut written = 0u64;
-        let mut batch = BytesMut::with_capacity(WRITE_BATCH);
-
-        // Writes the batch on a blocking thread and hands the file back.
-        async fn flush(file: &mut Option<std::fs::File>, batch: &mut BytesMut) -> io::Result<()> {
-            let Some(mut f) = file.take() else { return Err(io::Error::other("file already closed")) };
-            let data = batch.split().freeze();
-            let f = blocking(move || f.write_all(&data).map(|()| f)).await?;
-            *file = Some(f);
-            Ok(())
-        }
-
-        let result: Result<(), StorageError> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk: Bytes = chunk.map_err(StorageError::Body)?;
-                written += chunk.len() as u64;
-                batch.extend_from_slice(&chunk);
-                if batch.len() >= WRITE_BATCH {
-                    flush(&mut file, &mut batch).await?;
-                }
+        let mut batch = Vec::new();
+        let mut batch_len = 0usize;
+        while let Some(chunk) = body.next().await {
+            let chunk: Bytes = chunk.map_err(StorageError::Body)?;
+            written += chunk.len() as u64;
+            batch_len += chunk.len();
+            batch.push(chunk);
+            if batch_len >= WRITE_BATCH {
+                batch_len = 0;
+                writer = writer.then_write(std::mem::take(&mut batch)).await?;
             }
-            flush(&mut file, &mut batch).await?;
-            let f = file.take().ok_or_else(|| StorageError::Other("file already closed".into()))?;
-            let (tmp, dest) = (tmp_path.clone(), final_path.clone());
-            blocking(move || {
-                f.sync_all()?;
-                drop(f);
-                let parent = dest.parent().ok_or_else(|| io::Error::other("object path has no parent"))?;
-                std::fs::create_dir_all(parent)?;
-                std::fs::rename(&tmp, &dest)?;
-                sync_dir(parent)
-            })
-            .await?;
-            Ok(())
         }
-        .await;
-
-        if let Err(err) = result {
+        if !batch.is_empty() {
+            writer = writer.then_write(batch).await?;
+        }
+        let file = writer.finished().await?.file;
+        let (tmp, dest) = (tmp_path.clone(), final_path.clone());
+        blocking(move || {
+            file.sync_all()?;
             drop(file);
-            return Err(err);
-        }
+            let parent = dest.parent().ok_or_else(|| io::Error::other("object path has no parent"))?;
+            std::fs::create_dir_all(parent)?;
+            std::fs::rename(&tmp, &dest)?;
+            sync_dir(parent)
+        })
+        .await?;
         tmp_guard.0 = None; // renamed into place
         Ok(written)
     }
