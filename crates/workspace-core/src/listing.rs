@@ -10,7 +10,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::entity::user_workspace_file as file;
 use crate::error::{Result, WorkspaceError};
@@ -24,7 +26,7 @@ pub const MAX_QUERY_LEN: usize = 255;
 /// Rows of the listing's order one page of a name search examines at most. A search that
 /// matches little returns short (even empty) pages with a `next_cursor` to search on from,
 /// rather than scanning a whole workspace in one request.
-pub const SEARCH_WINDOW: u64 = 2000;
+pub const SEARCH_WINDOW: u64 = 1000;
 
 impl WorkspaceManager {
     /// Lists current files. See [`ListOptions`].
@@ -72,7 +74,7 @@ impl WorkspaceManager {
         // row), then the matches within, read from the same index (name is in it).
         let mut window_end = None;
         if let Some(query) = query.as_deref().filter(|q| !q.is_empty()) {
-            select = select.filter(name_contains(query)?);
+            select = select.filter(name_contains(query, db.get_database_backend())?);
             let last = sorted(scope).offset(SEARCH_WINDOW - 1);
             window_end = match sort {
                 SortKey::Path => last
@@ -260,7 +262,9 @@ pub(crate) fn prefix_condition(prefix: &PathPrefix) -> Condition {
 }
 
 /// `name` contains `query`, ASCII case ignored; `%`, `_` and backslashes in the query are literal.
-fn name_contains(query: &str) -> Result<Condition> {
+/// SQLite's `LIKE` already ignores ASCII case (and its `lower` changes nothing else), so there
+/// the name is compared as stored: no `lower` call and copy per row examined.
+fn name_contains(query: &str, backend: DbBackend) -> Result<Condition> {
     if query.len() > MAX_QUERY_LEN || query.chars().any(char::is_control) {
         return Err(WorkspaceError::InvalidInput(format!(
             "a name search is at most {MAX_QUERY_LEN} bytes without control characters"
@@ -275,8 +279,12 @@ fn name_contains(query: &str) -> Result<Condition> {
         escaped.push(c);
     }
     escaped.push('%');
-    let lowered = Expr::expr(Func::lower(Expr::col(file::Column::Name)));
-    Ok(Condition::all().add(lowered.like(LikeExpr::new(escaped).escape('\\'))))
+    let pattern = LikeExpr::new(escaped).escape('\\');
+    let name = match backend {
+        DbBackend::Sqlite => Expr::col(file::Column::Name),
+        _ => Expr::expr(Func::lower(Expr::col(file::Column::Name))),
+    };
+    Ok(Condition::all().add(name.like(pattern)))
 }
 
 /// Where a page ended: the sort key and path of its last row.

@@ -117,8 +117,8 @@ export async function listFiles({ pathPrefix, q, sort = 'created_at:desc', limit
   return { ...first, files, next_cursor: next };
 }
 
-/** Most extra requests one search page makes to fill itself (each examines up to 2 000 files). */
-const SEARCH_FOLLOW_MAX = 60;
+/** Most extra requests one search page makes to fill itself (each examines up to 1 000 files). */
+const SEARCH_FOLLOW_MAX = 120;
 
 /** The immediate children of a folder: `{files, folders: [{path, file_count, size_bytes}], next_cursor}`. */
 export function listChildren({ pathPrefix, limit = 1000, cursor } = {}) {
