@@ -100,3 +100,39 @@ async fn listing_and_purging_race_with_writes_and_deletes() {
     assert!(rounds > 0);
     assert_eq!(local.list("workspaces/").try_collect::<Vec<_>>().await.unwrap().len(), 400);
 }
+
+/// An upload is written a batch at a time while the next is received, with writeback started on
+/// the way: chunks of every size (tiny, odd, one larger than a batch) land in order, across
+/// several writeback steps, and a body failing after many batches leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_land_in_order_across_batches_and_writeback_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::new(LocalStorage::new(dir.path()).unwrap());
+    // 20 MiB and a bit whose every byte depends on its position.
+    let total = 20 * 1024 * 1024 + 12_345;
+    let data: Vec<u8> = (0..total).map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data = Bytes::from(data);
+    let sizes = [1usize, 7, 4096, 65_536, 3 * 1024 * 1024 + 5, 100_003];
+    let mut chunks = Vec::new();
+    let (mut at, mut i) = (0, 0);
+    while at < total {
+        let len = sizes[i % sizes.len()].min(total - at);
+        chunks.push(data.slice(at..at + len));
+        (at, i) = (at + len, i + 1);
+    }
+    let key = BlobKey::parse("workspaces/w/ordered").unwrap();
+    let body = futures::stream::iter(chunks.clone().into_iter().map(Ok));
+    let written = storage.put(&key, Box::pin(body)).await.unwrap();
+    assert_eq!(written, total as u64);
+    let got: Vec<Bytes> = storage.get(&key, None).await.unwrap().stream.try_collect().await.unwrap();
+    assert!(got.concat() == data[..], "the stored bytes are the body's, in order");
+
+    let failing = BlobKey::parse("workspaces/w/failing").unwrap();
+    let mut broken: Vec<std::io::Result<Bytes>> = chunks.into_iter().map(Ok).collect();
+    broken.push(Err(std::io::Error::other("client went away")));
+    assert!(storage.put(&failing, Box::pin(futures::stream::iter(broken))).await.is_err());
+    assert!(storage.head(&failing).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "no temp file is left: {leftovers:?}");
+}
