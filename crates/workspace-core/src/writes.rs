@@ -28,8 +28,11 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, SqlErr};
+use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, SqlErr,
+};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -254,25 +257,37 @@ async fn commit(
 /// Reads what the batch's checks need: the current rows at its paths, the content with its
 /// checksums.
 async fn read_plan(tx: &WriteTxn, workspace: WorkspaceId, writes: &[&Write]) -> Result<Plan> {
+    let conn = tx.conn();
     let paths: BTreeSet<&str> = writes.iter().map(|w| w.new.path.as_str()).collect();
-    let stored = file::Entity::find()
-        .filter(rows::current(workspace))
-        .filter(file::Column::Path.is_in(paths))
-        .all(tx.conn())
-        .await?;
+    let stored = match union_all(paths, |path| {
+        file::Entity::find().filter(rows::current(workspace)).filter(file::Column::Path.eq(path)).into_query()
+    }) {
+        Some(select) => file::Entity::find().from_raw_sql(conn.get_database_backend().build(&select)).all(conn).await?,
+        None => Vec::new(),
+    };
     let current = stored.iter().enumerate().map(|(i, row)| (row.path.clone(), Current::Stored(i))).collect();
     let checksums: BTreeSet<&str> = writes.iter().map(|w| w.staged.checksum.as_str()).collect();
-    let known: Vec<(Uuid, String, i64, bool)> = workspace_content::Entity::find()
-        .select_only()
-        .column(workspace_content::Column::Id)
-        .column(workspace_content::Column::Checksum)
-        .column(workspace_content::Column::SizeBytes)
-        .column_as(workspace_content::Column::InlineData.is_not_null(), "inline")
-        .filter(workspace_content::Column::WorkspaceId.eq(workspace.as_uuid()))
-        .filter(workspace_content::Column::Checksum.is_in(checksums))
-        .into_tuple()
-        .all(tx.conn())
-        .await?;
+    let mut known: Vec<(Uuid, String, i64, bool)> = Vec::new();
+    if let Some(select) = union_all(checksums, |checksum| {
+        workspace_content::Entity::find()
+            .select_only()
+            .column(workspace_content::Column::Id)
+            .column(workspace_content::Column::Checksum)
+            .column(workspace_content::Column::SizeBytes)
+            .column_as(workspace_content::Column::InlineData.is_not_null(), "inline")
+            .filter(workspace_content::Column::WorkspaceId.eq(workspace.as_uuid()))
+            .filter(workspace_content::Column::Checksum.eq(checksum))
+            .into_query()
+    }) {
+        for row in conn.query_all_raw(conn.get_database_backend().build(&select)).await? {
+            known.push((
+                row.try_get_by_index(0)?,
+                row.try_get_by_index(1)?,
+                row.try_get_by_index(2)?,
+                row.try_get_by_index(3)?,
+            ));
+        }
+    }
     let content = known
         .into_iter()
         .map(|(id, checksum, size, inline)| {
@@ -290,6 +305,19 @@ async fn read_plan(tx: &WriteTxn, workspace: WorkspaceId, writes: &[&Write]) -> 
         superseded: Vec::new(),
         trims: HashMap::new(),
     })
+}
+
+/// `part(key)` for each key, as one `SELECT … UNION ALL SELECT …`; `None` without keys. Each part
+/// is an equality its index answers whatever the planner believes of the table: an `IN` list
+/// instead was planned on PostgreSQL, while the table's statistics were still those of an empty
+/// one, as a scan of the whole workspace with the list as a filter (writes slowed as it grew).
+fn union_all<K>(keys: impl IntoIterator<Item = K>, part: impl Fn(K) -> SelectStatement) -> Option<SelectStatement> {
+    let mut parts = keys.into_iter().map(part);
+    let mut union = parts.next()?;
+    for next in parts {
+        union.union(UnionType::All, next);
+    }
+    Some(union)
 }
 
 /// Checks one write against the files as the batch's earlier writes leave them and, if it
