@@ -194,15 +194,27 @@ async fn run(workspaces: &Workspaces, workspace: WorkspaceId, batch: Vec<Queued>
             }
         }
         Err(Failed::Before(err) | Failed::AtCommit(err)) => {
+            // The last write gets the error itself (a batch of one keeps its kind, a conflict
+            // say), the others a copy.
+            let mut batch = batch;
+            let last = batch.pop();
             for queued in batch {
-                if let StagedData::Blob(guard) = queued.write.staged.data {
-                    // Ambiguous: the guard asks the database before removing the blob.
-                    guard.release().await;
-                }
-                let _ = queued.reply.send(Err(copy_of(&err)));
+                refuse(queued, copy_of(&err)).await;
+            }
+            if let Some(queued) = last {
+                refuse(queued, err).await;
             }
         }
     }
+}
+
+/// Answers a write its batch could not make with `err`; its staged blob goes unless a content row
+/// refers to it (the outcome may be ambiguous: the guard asks the database).
+async fn refuse(queued: Queued, err: WorkspaceError) {
+    if let StagedData::Blob(guard) = queued.write.staged.data {
+        guard.release().await;
+    }
+    let _ = queued.reply.send(Err(err));
 }
 
 /// The same failure, for each write it reaches.
