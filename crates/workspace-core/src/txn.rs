@@ -108,14 +108,21 @@ impl WriteTxn {
     /// over): it stops being current, its history time starts now, and the counters move its
     /// bytes from live to history.
     pub(crate) async fn supersede(&mut self, current: &file::Model) -> Result<()> {
+        self.mark_history(vec![current.id]).await?;
+        self.counters.became_history(crate::rows::size(current));
+        Ok(())
+    }
+
+    /// The rows `ids` stop being current and their history time starts now, in one statement;
+    /// the caller moves their bytes in the counters (see [`WriteTxn::supersede`]).
+    pub(crate) async fn mark_history(&self, ids: Vec<Uuid>) -> Result<()> {
         file::Entity::update_many()
             .col_expr(file::Column::IsCurrent, Expr::value(false))
             .col_expr(file::Column::HistorySince, Expr::value(self.now))
             .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
-            .filter(file::Column::Id.eq(current.id))
+            .filter(file::Column::Id.is_in(ids))
             .exec(self.conn())
             .await?;
-        self.counters.became_history(crate::rows::size(current));
         Ok(())
     }
 

@@ -28,7 +28,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
+use sea_orm::sea_query::{SelectStatement, UnionType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     QueryTrait, SqlErr,
@@ -279,7 +279,7 @@ async fn read_plan(tx: &WriteTxn, workspace: WorkspaceId, writes: &[&Write]) -> 
     };
     let current = stored.iter().enumerate().map(|(i, row)| (row.path.clone(), Current::Stored(i))).collect();
     let checksums: BTreeSet<&str> = writes.iter().map(|w| w.staged.checksum.as_str()).collect();
-    let mut known: Vec<(Uuid, String, i64, bool)> = Vec::new();
+    let mut content = HashMap::new();
     if let Some(select) = union_all(checksums, |checksum| {
         workspace_content::Entity::find()
             .select_only()
@@ -292,22 +292,13 @@ async fn read_plan(tx: &WriteTxn, workspace: WorkspaceId, writes: &[&Write]) -> 
             .into_query()
     }) {
         for row in conn.query_all_raw(conn.get_database_backend().build(&select)).await? {
-            known.push((
-                row.try_get_by_index(0)?,
-                row.try_get_by_index(1)?,
-                row.try_get_by_index(2)?,
-                row.try_get_by_index(3)?,
-            ));
+            let id = ContentId::from_uuid(row.try_get_by_index(0)?);
+            let (checksum, size): (String, i64) = (row.try_get_by_index(1)?, row.try_get_by_index(2)?);
+            let location =
+                if row.try_get_by_index(3)? { ContentLocation::Inline(id) } else { ContentLocation::Blob(id) };
+            content.insert((checksum, u64::try_from(size).unwrap_or(0)), location);
         }
     }
-    let content = known
-        .into_iter()
-        .map(|(id, checksum, size, inline)| {
-            let id = ContentId::from_uuid(id);
-            let location = if inline { ContentLocation::Inline(id) } else { ContentLocation::Blob(id) };
-            ((checksum, u64::try_from(size).unwrap_or(0)), location)
-        })
-        .collect();
     Ok(Plan {
         stored,
         rows: Vec::new(),
@@ -454,13 +445,7 @@ async fn write_plan(tx: &mut WriteTxn, plan: Plan, quota: u64, max_versions: u32
         workspace_content::Entity::insert_many(new_content).exec_without_returning(tx.conn()).await?;
     }
     if !superseded.is_empty() {
-        file::Entity::update_many()
-            .col_expr(file::Column::IsCurrent, Expr::value(false))
-            .col_expr(file::Column::HistorySince, Expr::value(tx.now))
-            .col_expr(file::Column::UpdatedAt, Expr::value(tx.now))
-            .filter(file::Column::Id.is_in(superseded))
-            .exec(tx.conn())
-            .await?;
+        tx.mark_history(superseded).await?;
     }
     if !new_rows.is_empty() {
         // The rows are all ours (no column takes a database default), so they are not read back.

@@ -270,12 +270,10 @@ impl WorkspaceStorageBackend for LocalStorage {
         // One batch is written on a blocking thread while the next is received; the thread is
         // only held while it writes, never while the client is slow to send.
         let mut writer = Pending::Idle(BlobWriter::new(file));
-        let mut written = 0u64;
         let mut batch = Vec::new();
         let mut batch_len = 0usize;
         while let Some(chunk) = body.next().await {
             let chunk: Bytes = chunk.map_err(StorageError::Body)?;
-            written += chunk.len() as u64;
             batch_len += chunk.len();
             batch.push(chunk);
             if batch_len >= WRITE_BATCH {
@@ -286,7 +284,7 @@ impl WorkspaceStorageBackend for LocalStorage {
         if !batch.is_empty() {
             writer = writer.then_write(batch).await?;
         }
-        let file = writer.finished().await?.file;
+        let BlobWriter { file, written, .. } = writer.finished().await?;
         let (tmp, dest) = (tmp_path.clone(), final_path.clone());
         blocking(move || {
             file.sync_all()?;
