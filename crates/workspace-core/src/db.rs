@@ -19,6 +19,10 @@
 //!   the WAL up to itself, so every earlier commit too. A server where that function cannot run
 //!   keeps synchronous commits.
 //!
+//! On PostgreSQL every connection also plans each execution of a prepared statement for its
+//! values and the table as it is then (`plan_cache_mode = force_custom_plan`), see
+//! [`postgres_settings`].
+//!
 //! A commit is visible to other readers (and replicas) from the moment it returns, before its
 //! flush, exactly as a SQLite commit with `synchronous=NORMAL`: after a crash of the database
 //! in between, a change that was never acknowledged can be gone though someone saw it.
@@ -123,6 +127,19 @@ fn sqlite_settings(options: &mut ConnectOptions, synchronous: SqliteSynchronous)
         .map_sqlx_sqlite_pool_opts(|o| o.after_connect(keep_query_plans));
 }
 
+/// What every PostgreSQL connection of ours is: one that plans each execution of a prepared
+/// statement anew (`plan_cache_mode = force_custom_plan`). By default, after five executions,
+/// PostgreSQL may keep one generic plan for a prepared statement until the table's statistics
+/// change. A server that never analyzes (autovacuum off, as on the machine the benchmarks run
+/// on) then keeps, for the life of the connection, a plan chosen while the table was nearly
+/// empty, when every index reading `(workspace_id, …, path)` cost the same: the write batch's
+/// lookup of current rows by path was seen (`auto_explain`) scanning the workspace's whole
+/// `(workspace_id, created_at, path, name)` index for each path, slower with every file. A custom
+/// plan costs the planner a few microseconds per statement and sizes the table as it is now.
+fn postgres_settings(options: &mut ConnectOptions) {
+    options.map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+}
+
 /// Turns on SQLite's query planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) on a new
 /// connection: a statement's plan then never depends on the values bound to it. Without it,
 /// SQLite 3.51 plans `LIMIT ?` (every sea-orm `one()`, every page) and flags compared with a
@@ -186,7 +203,7 @@ impl Db {
         if url.starts_with("sqlite:") {
             sqlite_settings(options.max_connections(8), SqliteSynchronous::Full);
         } else {
-            options.max_connections(16);
+            postgres_settings(options.max_connections(16));
         }
         let conn = Database::connect(options).await?;
         let writer = match sqlite_file(url) {

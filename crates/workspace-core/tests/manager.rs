@@ -321,6 +321,44 @@ async fn write_commits_share_one_flush_before_they_are_acknowledged(env: TestEnv
     assert_eq!(scalar(env.db.conn(), "SELECT count(*) FROM flush_probe").await, "1");
 }
 
+/// On PostgreSQL each execution of a prepared statement is planned for its values and for the
+/// table as it is then: a generic plan kept from when a table was nearly empty (the server
+/// never analyzing it) once made the write batch's path lookup scan the wrong index, slower with
+/// every file. `EXPLAIN EXECUTE` shows a generic plan with its parameters (`$2`), a custom one
+/// with the values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_plans_every_execution_of_a_prepared_statement_for_its_values() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(env) = TestEnv::new(workspace_testkit::DbKind::Postgres).await else { return };
+    // One transaction: one connection for the prepared statement.
+    let txn = env.db.conn().begin().await.unwrap();
+    assert_eq!(scalar(&txn, "SHOW plan_cache_mode").await, "force_custom_plan");
+    txn.execute_unprepared(
+        "CREATE TEMP TABLE plan_probe (w int NOT NULL, c int NOT NULL, p text NOT NULL); \
+         CREATE INDEX plan_probe_wp ON plan_probe (w, p); \
+         PREPARE plan_probe_q(int, text) AS SELECT p FROM plan_probe WHERE w = $1 AND p = $2",
+    )
+    .await
+    .unwrap();
+    // Past the five executions after which PostgreSQL would otherwise consider a generic plan.
+    for _ in 0..8 {
+        txn.execute_unprepared("EXECUTE plan_probe_q(1, 'a')").await.unwrap();
+    }
+    let plan = txn
+        .query_all_raw(sea_orm::Statement::from_string(
+            txn.get_database_backend(),
+            "EXPLAIN EXECUTE plan_probe_q(1, 'p7')",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("'p7'") && !plan.contains("$2"), "a plan for the values, not a generic one:\n{plan}");
+    txn.rollback().await.unwrap();
+}
+
 /// The one value `sql` answers, as text (integers formatted).
 async fn scalar(conn: &impl sea_orm::ConnectionTrait, sql: &str) -> String {
     let row = conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql)).await.unwrap();
