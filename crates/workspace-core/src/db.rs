@@ -364,24 +364,4 @@ mod tests {
         }
         db.close().await.unwrap();
     }
-
-    /// The bundled SQLite is built with a statement journal that spills to a file past 4 MiB, not
-    /// 64 KiB (`.cargo/config.toml`): a write batch's statements keep theirs in memory.
-    #[tokio::test]
-    async fn statement_journals_of_a_write_batch_stay_in_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("journal.db").display());
-        let db = Db::connect(&url).await.unwrap();
-        let writer = db.writer.as_ref().expect("a file has a writer");
-        let options: Vec<String> = writer
-            .conn
-            .query_all_raw(sea_orm::Statement::from_string(DbBackend::Sqlite, "PRAGMA compile_options"))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|row| row.try_get_by_index::<String>(0).unwrap())
-            .collect();
-        assert!(options.iter().any(|o| o == "STMTJRNL_SPILL=4194304"), "{options:?}");
-        db.close().await.unwrap();
-    }
 }
