@@ -146,8 +146,17 @@ fn sqlite_settings(options: &mut ConnectOptions, synchronous: SqliteSynchronous)
 /// lookup of current rows by path was seen (`auto_explain`) scanning the workspace's whole
 /// `(workspace_id, created_at, path, name)` index for each path, slower with every file. A custom
 /// plan costs the planner a few microseconds per statement and sizes the table as it is now.
+/// Set by a statement when the connection opens rather than as a startup option, which
+/// connection poolers such as PgBouncer refuse.
 fn postgres_settings(options: &mut ConnectOptions) {
-    options.map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+    options.map_sqlx_postgres_pool_opts(|o| {
+        o.after_connect(|conn, _| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Executor;
+                conn.execute("SET plan_cache_mode = force_custom_plan").await.map(drop)
+            })
+        })
+    });
 }
 
 /// Turns on SQLite's query planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) on a new
