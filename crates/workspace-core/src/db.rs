@@ -117,9 +117,9 @@ impl Writer {
 /// database (SQLite's automatic checkpoint; its default is 1 000, ~4 MiB). The pages writes
 /// change most (the ends of the file and event tables and their indexes, the workspace's row)
 /// are in the WAL many times over and the checkpoint writes each once, so a longer WAL means
-/// less copying per write: 16 writers of 4 KiB files, A/B, 3 runs each, 5 787/s median at 1 000,
-/// 6 339 at 4 000, 6 955 at 10 000, with p99 within 8–12 ms. The WAL file then stays up to
-/// ~40 MiB on disk.
+/// less copying per write, on the writer's thread, the serial part of small writes (about +20 %
+/// for 16 writers of 4 KiB files, p99 unchanged: A/B in `bench/NOTES.md`). The WAL file then
+/// stays up to ~40 MiB on disk, and peak RSS measured ~6 MiB higher.
 const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// What every SQLite connection of ours is: WAL journaling, `synchronous` as given (`Full` for the
