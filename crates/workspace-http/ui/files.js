@@ -124,16 +124,23 @@ function folderLink(path, label, { current = false, count } = {}) {
       : null);
 }
 
+// Each redraw of the tree or the session list asks the server first and clears only then, and
+// only the newest of overlapping redraws (the change feed and a navigation can start two) draws:
+// clearing before the answer let two redraws both append, listing every folder twice.
+const redraws = { tree: 0, sessions: 0 };
+
 /** The tree: the root, and the sub-folders of each ancestor of the current folder, nested. */
 async function renderTree() {
   const chain = ['/'];
   for (const segment of state.folder.split('/').filter(Boolean)) chain.push(joinPath(chain[chain.length - 1], segment));
+  const mine = ++redraws.tree;
   let levels;
   try {
     levels = await Promise.all(chain.map((path) => api.listFolders(path, 2)));
   } catch {
     return;
   }
+  if (mine !== redraws.tree) return;
   const tree = clear($('folder-tree'));
   const root = h('li', {}, folderLink('/', 'All files', { current: state.folder === '/' }));
   tree.append(root);
@@ -153,13 +160,15 @@ async function renderTree() {
 }
 
 async function renderSessions() {
-  const list = clear($('session-list'));
+  const mine = ++redraws.sessions;
   let folders = [];
   try {
     folders = await api.listFolders('/sessions', 2);
   } catch {
     folders = [];
   }
+  if (mine !== redraws.sessions) return;
+  const list = clear($('session-list'));
   if (!folders.length) {
     list.append(h('li', { class: 'hint', text: 'No session folders yet.' }));
     return;
