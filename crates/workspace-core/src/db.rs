@@ -30,7 +30,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -65,6 +65,8 @@ struct Writer {
     /// The `-wal` file next to the database.
     wal: PathBuf,
     group: GroupSync,
+    /// A checkpoint beside the writer is scheduled or running (see [`Writer::checkpoint_beside`]).
+    checkpointing: AtomicBool,
 }
 
 /// Tickets of commits that returned before they were durable, and the one flush at a time that
@@ -110,6 +112,37 @@ impl Writer {
                 .map_err(std::io::Error::other)?
             })
             .await
+    }
+}
+
+/// How long after a group flush the checkpoint beside the writer runs (see
+/// [`Writer::checkpoint_beside`]): at most one per interval while writes go on, and one after
+/// they stop.
+const CHECKPOINT_BESIDE_AFTER: Duration = Duration::from_millis(250);
+
+impl Writer {
+    /// Schedules a passive checkpoint on a connection of `pool`, unless one is already scheduled
+    /// or running. A checkpoint copies the WAL's pages into the database and fsyncs it; run by the
+    /// writer's own automatic checkpoint, it stops every write (the writer's thread is the serial
+    /// part of small writes) for as long as that takes, fsync included. Run beside it, on another
+    /// connection, it copies while the writer goes on: a passive checkpoint takes no write lock.
+    /// The WAL can only start over from its beginning when a checkpoint has copied all of it and
+    /// no write came in between, which under a steady stream of writes only the writer's own
+    /// checkpoint achieves: that still runs, every [`WAL_CHECKPOINT_PAGES`], but finds nearly
+    /// every page already copied.
+    fn checkpoint_beside(self: &Arc<Self>, pool: &DatabaseConnection) {
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (writer, pool) = (Arc::clone(self), pool.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(CHECKPOINT_BESIDE_AFTER).await;
+            if let Err(err) = pool.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
+                // The writer's own checkpoint still bounds the WAL.
+                tracing::debug!(error = %err, "checkpoint beside the writer failed");
+            }
+            writer.checkpointing.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -194,6 +227,45 @@ fn keep_query_plans(
     })
 }
 
+/// Inserts `models` in one round trip, without reading them back (no column of ours takes a
+/// database default). On PostgreSQL that is one multi-row `INSERT`. On SQLite it is one
+/// single-row `INSERT` per model, sent together as one multi-statement query: inside a
+/// transaction, SQLite keeps a *statement journal* for a statement that changes several rows and
+/// may fail half way (any multi-row `INSERT` into a table with a foreign key or a unique index,
+/// as all of ours have), holding every page the statement changes so that it alone can be
+/// undone; past 64 KiB it goes to a temporary file. A write batch's rows for sixteen 4 KiB files
+/// passed that every time: a file created, written and deleted per batch, about a tenth of the
+/// writer's thread. A single-row `INSERT` checks every constraint before it changes anything, so
+/// it needs no statement journal; a failing one still fails the call, with earlier rows in the
+/// caller's transaction, which then rolls back as it would after a multi-row statement.
+pub(crate) async fn insert_all<A, C>(conn: &C, models: Vec<A>) -> Result<(), DbErr>
+where
+    A: sea_orm::ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::{EntityTrait, QueryTrait};
+    let backend = conn.get_database_backend();
+    if models.is_empty() {
+        return Ok(());
+    }
+    if backend != DbBackend::Sqlite {
+        A::Entity::insert_many(models).exec_without_returning(conn).await?;
+        return Ok(());
+    }
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for model in models {
+        let statement = A::Entity::insert(model).build(backend);
+        if !sql.is_empty() {
+            sql.push_str("; ");
+        }
+        sql.push_str(&statement.sql);
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(())
+}
+
 /// The file of a `sqlite:` URL, or `None` for an in-memory database.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
@@ -240,6 +312,7 @@ impl Db {
                     conn: Database::connect(options).await?,
                     wal: wal.into(),
                     group: GroupSync::default(),
+                    checkpointing: AtomicBool::new(false),
                 }))
             }
             None => None,
@@ -299,6 +372,7 @@ impl Db {
     pub async fn sync_commits(&self) -> Result<(), DbErr> {
         if let Some(writer) = &self.writer {
             writer.sync().await.map_err(|e| DbErr::Custom(format!("fsync of the SQLite WAL failed: {e}")))?;
+            writer.checkpoint_beside(&self.conn);
         }
         if let Some(group) = &self.pg_flush {
             group.sync(|| async { self.conn.execute_unprepared(PG_FLUSH).await.map(drop) }).await?;
@@ -324,6 +398,7 @@ impl Db {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use uuid::Uuid;
 
     /// Reads `SQLITE_DBCONFIG_ENABLE_QPSG` of one connection of `conn`'s pool.
     async fn query_plans_kept(conn: &DatabaseConnection) -> bool {
@@ -352,6 +427,110 @@ mod tests {
         assert!(query_plans_kept(db.conn()).await, "reader pool");
         let writer = db.writer.as_ref().expect("a file has a writer");
         assert!(query_plans_kept(&writer.conn).await, "writer");
+        db.close().await.unwrap();
+    }
+
+    /// A migrated SQLite file with one workspace, for the tests of writes through the writer.
+    async fn workspace_db(dir: &tempfile::TempDir) -> (Db, Uuid) {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        workspace_migrations::migrate(db.conn()).await.unwrap();
+        let id = Uuid::new_v4();
+        let now = chrono::Utc::now();
+        crate::entity::user_workspace::ActiveModel {
+            id: Set(id),
+            user_id: Set("u".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            live_bytes: Set(0),
+            history_bytes: Set(0),
+            file_count: Set(0),
+            event_seq: Set(0),
+        }
+        .insert(db.conn())
+        .await
+        .unwrap();
+        (db, id)
+    }
+
+    fn event(workspace: Uuid, id: i64) -> crate::entity::workspace_event::ActiveModel {
+        use sea_orm::ActiveValue::Set;
+        crate::entity::workspace_event::ActiveModel {
+            workspace_id: Set(workspace),
+            id: Set(id),
+            kind: Set("created".into()),
+            file_id: Set(Uuid::new_v4()),
+            path: Set(format!("/f{id}")),
+            old_path: Set((id % 2 == 0).then(|| format!("/old{id}"))),
+            size_bytes: Set(id * 10),
+            checksum: Set(format!("sum{id}")),
+            at: Set(chrono::Utc::now()),
+        }
+    }
+
+    /// SQLite's single-row statements, sent together, each bind their own values (the query's
+    /// parameters run on from one statement to the next), and a row that breaks a constraint
+    /// fails the call: the caller's transaction then rolls back and nothing of it stays.
+    #[tokio::test]
+    async fn insert_all_writes_every_row_with_its_own_values_or_fails() {
+        use crate::entity::workspace_event as ev;
+        use sea_orm::{EntityTrait, QueryOrder};
+        let dir = tempfile::tempdir().unwrap();
+        let (db, workspace) = workspace_db(&dir).await;
+
+        let txn = db.begin_write().await.unwrap();
+        insert_all(&txn, (1..=20).map(|id| event(workspace, id)).collect()).await.unwrap();
+        txn.commit().await.unwrap();
+        let rows = ev::Entity::find().order_by_asc(ev::Column::Id).all(db.conn()).await.unwrap();
+        assert_eq!(rows.len(), 20);
+        for (row, id) in rows.iter().zip(1..) {
+            assert_eq!((row.id, row.path.as_str(), row.size_bytes), (id, format!("/f{id}").as_str(), id * 10));
+            assert_eq!(row.checksum, format!("sum{id}"));
+            assert_eq!(row.old_path, (id % 2 == 0).then(|| format!("/old{id}")));
+        }
+
+        // Rows 21 and 22 are new, 5 exists: the call fails and the transaction leaves nothing.
+        let txn = db.begin_write().await.unwrap();
+        let err = insert_all(&txn, vec![event(workspace, 21), event(workspace, 22), event(workspace, 5)])
+            .await
+            .expect_err("a duplicate key");
+        assert!(matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))), "{err}");
+        txn.rollback().await.unwrap();
+        assert_eq!(ev::Entity::find().all(db.conn()).await.unwrap().len(), 20);
+        insert_all::<ev::ActiveModel, _>(db.conn(), Vec::new()).await.unwrap();
+        db.close().await.unwrap();
+    }
+
+    /// A write's pages reach the database file soon after its flush, copied by the checkpoint
+    /// beside the writer, long before the writer's own checkpoint (every
+    /// [`WAL_CHECKPOINT_PAGES`], ~40 MiB) would copy them.
+    #[tokio::test]
+    async fn a_checkpoint_beside_the_writer_copies_the_wal_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, workspace) = workspace_db(&dir).await;
+        let file = dir.path().join("w.db");
+        // Everything so far is in the database file: the next pages are in the WAL only.
+        db.conn().execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
+        let before = std::fs::metadata(&file).unwrap().len();
+
+        let txn = db.begin_write().await.unwrap();
+        let rows = (1..=2_000).map(|id| event(workspace, id)).collect();
+        insert_all(&txn, rows).await.unwrap();
+        txn.commit().await.unwrap();
+        db.sync_commits().await.unwrap();
+        let wal = std::fs::metadata(dir.path().join("w.db-wal")).unwrap().len();
+        assert!(wal > 100_000, "the rows are in the WAL ({wal} bytes)");
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let after = std::fs::metadata(&file).unwrap().len();
+            if after >= before + 100_000 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the database file stayed at {after} bytes");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         db.close().await.unwrap();
     }
 

@@ -231,7 +231,7 @@ impl WriteTxn {
                     }
                 })
                 .collect();
-            workspace_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+            crate::db::insert_all(&txn, rows).await?;
             if txn.get_database_backend() == DbBackend::Postgres {
                 // Delivered to every replica's listener when, and only if, this commits.
                 txn.execute_raw(feed::notify_statement(workspace, seq)).await?;

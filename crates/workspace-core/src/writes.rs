@@ -5,12 +5,13 @@
 //! waiting writes and makes them one transaction ([`WriteTxn`]), as if they ran one after another
 //! in arrival order: each is checked against the files as the writes before it left them (path
 //! conflict, preconditions, quota on live bytes, dedup), then the batch costs a fixed number of
-//! statements whatever its size (the current rows at its paths and the content with its checksums
-//! read in one query each; the new content, the superseded rows and the new rows written in one
-//! statement each), one lock of the workspace and one commit. The flush that makes the commit
-//! durable, after which its writes are answered, runs beside the lane's next batch (one flush
-//! covers every commit made before it began): +20 % small writes in the bench over waiting for
-//! it. A lone write is a batch of one, with the statements a single write always needed.
+//! round trips to the database whatever its size (the current rows at its paths and the content
+//! with its checksums read in one query each; the new content, the superseded rows and the new
+//! rows written in one each, see [`db::insert_all`]), one lock of the workspace and one commit.
+//! The flush that makes the commit durable, after which its writes are answered, runs beside the
+//! lane's next batch (one flush covers every commit made before it began): +20 % small writes in
+//! the bench over waiting for it. A lone write is a batch of one, with the statements a single
+//! write always needed.
 //!
 //! A write refused by its own checks gets its error and the others go on. A batch whose
 //! statements fail before its commit is tried again one write at a time, so each write gets its
@@ -37,6 +38,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::content::{self, StagedData};
+use crate::db;
 use crate::entity::{user_workspace_file as file, workspace_content};
 use crate::error::{Result, WorkspaceError};
 use crate::events::{EventKind, PendingEvent};
@@ -441,9 +443,7 @@ fn plan_write(tx: &mut WriteTxn, plan: &mut Plan, workspaces: &Workspaces, write
 /// then the version trimming and the room under the quota it calls for.
 async fn write_plan(tx: &mut WriteTxn, plan: Plan, quota: u64, max_versions: u32) -> Result<()> {
     let Plan { rows: new_rows, new_content, superseded, trims, .. } = plan;
-    if !new_content.is_empty() {
-        workspace_content::Entity::insert_many(new_content).exec_without_returning(tx.conn()).await?;
-    }
+    db::insert_all(tx.conn(), new_content).await?;
     if !superseded.is_empty() {
         tx.mark_history(superseded).await?;
     }
@@ -452,8 +452,8 @@ async fn write_plan(tx: &mut WriteTxn, plan: Plan, quota: u64, max_versions: u32
         // A path's current row is unique: with the workspace locked, the checks above keep that,
         // so a violation here is reported as the conflict it is (a batch of one names its path).
         let first_path = new_rows[0].path.clone();
-        let models = new_rows.into_iter().map(|row| file::ActiveModel::from(row).reset_all());
-        match file::Entity::insert_many(models).exec_without_returning(tx.conn()).await {
+        let models = new_rows.into_iter().map(|row| file::ActiveModel::from(row).reset_all()).collect();
+        match db::insert_all(tx.conn(), models).await {
             Ok(_) => {}
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 return Err(WorkspaceError::Conflict(first_path));
