@@ -432,26 +432,12 @@ mod tests {
 
     /// A migrated SQLite file with one workspace, for the tests of writes through the writer.
     async fn workspace_db(dir: &tempfile::TempDir) -> (Db, Uuid) {
-        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
         let db = Db::connect(&url).await.unwrap();
         workspace_migrations::migrate(db.conn()).await.unwrap();
-        let id = Uuid::new_v4();
-        let now = chrono::Utc::now();
-        crate::entity::user_workspace::ActiveModel {
-            id: Set(id),
-            user_id: Set("u".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            live_bytes: Set(0),
-            history_bytes: Set(0),
-            file_count: Set(0),
-            event_seq: Set(0),
-        }
-        .insert(db.conn())
-        .await
-        .unwrap();
-        (db, id)
+        let user = crate::ids::UserId::new("u").unwrap();
+        let id = crate::workspaces::get_or_create(&db, &user).await.unwrap();
+        (db, id.as_uuid())
     }
 
     fn event(workspace: Uuid, id: i64) -> crate::entity::workspace_event::ActiveModel {

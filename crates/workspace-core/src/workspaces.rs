@@ -169,7 +169,7 @@ impl Workspaces {
 
 /// The workspace's id for `user`, created if missing. Safe when many callers race: the insert
 /// ignores a conflict on `user_id` and everyone reads back the one row.
-async fn get_or_create(db: &Db, user: &UserId) -> Result<WorkspaceId> {
+pub(crate) async fn get_or_create(db: &Db, user: &UserId) -> Result<WorkspaceId> {
     let now = Utc::now();
     let row = user_workspace::ActiveModel {
         id: Set(Uuid::new_v4()),
