@@ -227,9 +227,9 @@ fn keep_query_plans(
     })
 }
 
-/// Inserts `models` in one round trip, without reading them back (no column of ours takes a
-/// database default). On PostgreSQL that is one multi-row `INSERT`. On SQLite it is one
-/// single-row `INSERT` per model, sent together as one multi-statement query: inside a
+/// Inserts `models` without reading them back (no column of ours takes a database default). On
+/// PostgreSQL that is one multi-row `INSERT`. On SQLite it is one single-row `INSERT` per model,
+/// sent together as multi-statement queries of up to [`SQLITE_ROWS_PER_CALL`]: inside a
 /// transaction, SQLite keeps a *statement journal* for a statement that changes several rows and
 /// may fail half way (any multi-row `INSERT` into a table with a foreign key or a unique index,
 /// as all of ours have), holding every page the statement changes so that it alone can be

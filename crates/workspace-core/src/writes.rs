@@ -4,10 +4,11 @@
 //! queue in this process, drained by one task at a time. The task takes up to [`MAX_BATCH`]
 //! waiting writes and makes them one transaction ([`WriteTxn`]), as if they ran one after another
 //! in arrival order: each is checked against the files as the writes before it left them (path
-//! conflict, preconditions, quota on live bytes, dedup), then the batch costs a fixed number of
-//! round trips to the database whatever its size (the current rows at its paths and the content
+//! conflict, preconditions, quota on live bytes, dedup), then the batch costs a few round trips
+//! to the database however many writes it holds (the current rows at its paths and the content
 //! with its checksums read in one query each; the new content, the superseded rows and the new
-//! rows written in one each, see [`db::insert_all`]), one lock of the workspace and one commit.
+//! rows written in one each, or on SQLite one per 16 rows, see [`db::insert_all`]), one lock of
+//! the workspace and one commit.
 //! The flush that makes the commit durable, after which its writes are answered, runs beside the
 //! lane's next batch (one flush covers every commit made before it began): +20 % small writes in
 //! the bench over waiting for it. A lone write is a batch of one, with the statements a single
