@@ -147,7 +147,7 @@ impl WorkspaceManager {
         }
         tx.supersede(&current).await?;
         let restored = file::Model {
-            id: uuid::Uuid::new_v4(),
+            id: FileId::new().as_uuid(),
             path: current.path.clone(),
             version: current.version + 1,
             is_current: true,

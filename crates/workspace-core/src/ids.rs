@@ -9,16 +9,16 @@ use uuid::Uuid;
 use crate::path::{PathError, check_segment};
 
 macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $(#[$new_doc:meta])* new: $new:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh random id.
+            $(#[$new_doc])*
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self($new())
             }
             /// Wraps an existing uuid.
             pub const fn from_uuid(id: Uuid) -> Self {
@@ -59,16 +59,30 @@ macro_rules! uuid_id {
 
 uuid_id!(
     /// Identifies one stored file (one version of a path).
-    FileId
+    FileId,
+    /// A fresh id, ordered by time (UUIDv7: 48 bits of milliseconds, then 74 random bits).
+    ///
+    /// Every index that holds a file id (the primary key, the version chains, which start at
+    /// their first version's id) then grows at its end: the rows a batch of writes inserts share
+    /// its last pages, where random ids put each row on a page of its own, anywhere in the
+    /// index. That is a page written to the WAL (and later checkpointed) per row and index, and
+    /// pages read back once the index outgrows the cache. The random part keeps ids unguessable;
+    /// that a file id tells when it was made says nothing `created_at` does not.
+    new: Uuid::now_v7
 );
 uuid_id!(
     /// Identifies a user's workspace.
-    WorkspaceId
+    WorkspaceId,
+    /// A fresh random id (UUIDv4): made once per user, so its order helps no index.
+    new: Uuid::new_v4
 );
 uuid_id!(
     /// Identifies stored content: bytes kept once per workspace, shared by every version and
     /// copy with equal bytes.
-    ContentId
+    ContentId,
+    /// A fresh id, ordered by time (UUIDv7), for the reasons given at [`FileId::new`]: the content
+    /// table's primary key and the files' content index grow at their ends.
+    new: Uuid::now_v7
 );
 
 /// The platform's user id (a JWT `sub`): 1 to 255 bytes, no control characters.
@@ -133,3 +147,22 @@ impl fmt::Display for SessionId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid id: {0}")]
 pub struct IdError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_content_ids_are_made_in_order_and_workspace_ids_at_random() {
+        let files: Vec<FileId> = (0..2000).map(|_| FileId::new()).collect();
+        assert!(files.windows(2).all(|w| w[0] < w[1]), "file ids sort in the order they were made");
+        assert!(files.iter().all(|id| id.as_uuid().get_version_num() == 7));
+        let contents: Vec<ContentId> = (0..2000).map(|_| ContentId::new()).collect();
+        assert!(contents.windows(2).all(|w| w[0] < w[1]), "content ids sort in the order they were made");
+        // The random part (the last 8 bytes) differs between ids made in the same millisecond.
+        let tails: std::collections::HashSet<[u8; 8]> =
+            files.iter().map(|id| id.as_uuid().as_bytes()[8..].try_into().unwrap_or_default()).collect();
+        assert_eq!(tails.len(), files.len(), "each id has its own random bits");
+        assert_eq!(WorkspaceId::new().as_uuid().get_version_num(), 4);
+    }
+}

@@ -9,6 +9,7 @@ use crate::entity::user_workspace_file as file;
 use crate::error::{Result, WorkspaceError};
 use crate::events::{EventKind, PendingEvent};
 use crate::history;
+use crate::ids::FileId;
 use crate::listing::prefix_condition;
 use crate::manager::WorkspaceManager;
 use crate::model::{FileInfo, FileRef, Precondition};
@@ -98,7 +99,7 @@ impl WorkspaceManager {
                 needed: size.saturating_sub(replaced),
             });
         }
-        let id = uuid::Uuid::new_v4();
+        let id = FileId::new().as_uuid();
         let (chain_id, version) = match &current {
             Some(old) => {
                 tx.supersede(old).await?;
