@@ -108,6 +108,42 @@ describe('file browser (desktop)', () => {
     await noViolations('21-session-desktop');
   });
 
+  it('draws only the newest of two overlapping redraws of the tree and the session list', async () => {
+    // Each navigation redraws the folder tree and the session list, and both ask for the folders
+    // of /sessions. The first navigation's answers are held back until the second one has drawn:
+    // arriving late, they must neither list the sessions again nor mark the older folder current
+    // (both happened when a redraw cleared its list before its answer came).
+    const held = [];
+    let holding = true;
+    const sessions = (url) => url.pathname === '/api/workspace/files'
+      && url.searchParams.get('delimiter') === '/' && url.searchParams.get('path_prefix') === '/sessions';
+    await page.route(sessions, (route) => (holding ? held.push(route) : route.continue()));
+    const current = (list) => page.locator(`${list} a[aria-current="page"]`).getAttribute('title');
+
+    await page.goto(`${server.base}/#/files?path=/sessions/chat-1`);
+    for (let waited = 0; held.length < 2; waited += 20) {
+      assert.ok(waited < 10_000, `the tree and the session list both ask for /sessions (asked: ${held.length})`);
+      await new Promise((resolve) => { setTimeout(resolve, 20); });
+    }
+    holding = false;
+    await page.goto(`${server.base}/#/files?path=/sessions/chat-10`);
+    await page.locator('#session-list a[aria-current="page"][title="/sessions/chat-10"]').waitFor();
+    await page.locator('#folder-tree a[aria-current="page"][title="/sessions/chat-10"]').waitFor();
+
+    const late = held.map((route) => route.request().response());
+    await Promise.all(held.map((route) => route.continue()));
+    await Promise.all(late);
+    // Let the late answers' promises settle and anything they would draw be drawn.
+    await page.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 300); }));
+    await page.unroute(sessions);
+
+    assert.equal(await page.locator('#session-list a[title="/sessions/chat-1"]').count(), 1);
+    assert.equal(await page.locator('#session-list a[title="/sessions/chat-10"]').count(), 1);
+    assert.equal(await current('#session-list'), '/sessions/chat-10');
+    assert.equal(await current('#folder-tree'), '/sessions/chat-10');
+    assert.equal(await page.locator('#folder-tree a[title="/sessions"]').count(), 1);
+  });
+
   it('(8) tells a failed listing, a search without match and an empty folder apart; substring search works', async () => {
     await page.goto(`${server.base}/#/files?q=file-1`);
     await waitForCount(10);
