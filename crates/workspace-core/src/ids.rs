@@ -60,14 +60,15 @@ macro_rules! uuid_id {
 uuid_id!(
     /// Identifies one stored file (one version of a path).
     FileId,
-    /// A fresh id, ordered by time (UUIDv7: 48 bits of milliseconds, then 74 random bits).
+    /// A fresh id, ordered by time (UUIDv7, `uuid`'s `now_v7`: 48 bits of milliseconds, a 42-bit
+    /// counter started at random each millisecond and counted up within it, then 32 random bits).
     ///
     /// Every index that holds a file id (the primary key, the version chains, which start at
     /// their first version's id) then grows at its end: the rows a batch of writes inserts share
     /// its last pages, where random ids put each row on a page of its own, anywhere in the
     /// index. That is a page written to the WAL (and later checkpointed) per row and index, and
-    /// pages read back once the index outgrows the cache. The random part keeps ids unguessable;
-    /// that a file id tells when it was made says nothing `created_at` does not.
+    /// pages read back once the index outgrows the cache. The 32 random bits of each id keep it
+    /// unguessable; that a file id tells when it was made says nothing `created_at` does not.
     new: Uuid::now_v7
 );
 uuid_id!(
@@ -159,7 +160,8 @@ mod tests {
         assert!(files.iter().all(|id| id.as_uuid().get_version_num() == 7));
         let contents: Vec<ContentId> = (0..2000).map(|_| ContentId::new()).collect();
         assert!(contents.windows(2).all(|w| w[0] < w[1]), "content ids sort in the order they were made");
-        // The random part (the last 8 bytes) differs between ids made in the same millisecond.
+        // The last 8 bytes (the counter's low bits and 32 random bits) differ between ids made in
+        // the same millisecond.
         let tails: std::collections::HashSet<[u8; 8]> =
             files.iter().map(|id| id.as_uuid().as_bytes()[8..].try_into().unwrap_or_default()).collect();
         assert_eq!(tails.len(), files.len(), "each id has its own random bits");
