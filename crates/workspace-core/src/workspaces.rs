@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-use uuid::Uuid;
 
 use crate::content;
 use crate::db::Db;
@@ -172,7 +171,7 @@ impl Workspaces {
 pub(crate) async fn get_or_create(db: &Db, user: &UserId) -> Result<WorkspaceId> {
     let now = Utc::now();
     let row = user_workspace::ActiveModel {
-        id: Set(Uuid::new_v4()),
+        id: Set(WorkspaceId::new().as_uuid()),
         user_id: Set(user.as_str().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
