@@ -34,6 +34,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+
+pub use crate::direct::DirectReadCounts;
+use crate::direct::DirectReads;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -51,6 +54,8 @@ pub struct Db {
     /// PostgreSQL only, when the flush statement runs: write transactions commit without waiting
     /// for the WAL fsync, and this flushes for all of them.
     pg_flush: Option<Arc<GroupSync>>,
+    /// SQLite file only: short reads on the calling thread (see [`crate::direct`]).
+    direct: Option<Arc<DirectReads>>,
 }
 
 /// The flush of PostgreSQL's group commit: a transaction that writes WAL and commits
@@ -306,6 +311,7 @@ impl Db {
             postgres_settings(options.max_connections(16));
         }
         let conn = Database::connect(options).await?;
+        let direct = sqlite_file(url).map(|file| Arc::new(DirectReads::new(file)));
         let writer = match sqlite_file(url) {
             Some(file) => {
                 let mut options = ConnectOptions::new(url.to_owned());
@@ -336,17 +342,29 @@ impl Db {
             },
             _ => None,
         };
-        Ok(Self { conn, writer, pg_flush })
+        Ok(Self { conn, writer, pg_flush, direct })
     }
 
     /// Wraps an existing connection (its settings are the caller's responsibility).
     pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self { conn, writer: None, pg_flush: None }
+        Self { conn, writer: None, pg_flush: None, direct: None }
     }
 
     /// The underlying connection.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// Short reads on the calling thread, on a SQLite file (see [`crate::direct`]); each answers
+    /// `None` when the pool must answer instead.
+    pub(crate) fn direct(&self) -> Option<&DirectReads> {
+        self.direct.as_deref()
+    }
+
+    /// How many reads ran on the calling thread and how many went to the pool instead; `None`
+    /// where reads always go to the pool (PostgreSQL, in-memory SQLite).
+    pub fn direct_read_counts(&self) -> Option<DirectReadCounts> {
+        self.direct.as_ref().map(|direct| direct.counts())
     }
 
     /// Which database this is.
@@ -396,6 +414,9 @@ impl Db {
 
     /// Closes the pool.
     pub async fn close(self) -> Result<(), DbErr> {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         if let Some(writer) = &self.writer {
             writer.conn.clone().close().await?;
         }

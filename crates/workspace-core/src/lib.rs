@@ -2,6 +2,7 @@
 
 mod content;
 pub mod db;
+mod direct;
 pub mod edit;
 pub mod entity;
 pub mod error;

@@ -210,7 +210,8 @@ impl WorkspaceManager {
     /// workspaces are NotFound.
     pub async fn lookup(&self, target: impl Into<FileRef>) -> Result<FileInfo> {
         let target = target.into();
-        let row = self.find_row(self.workspaces.db().conn(), &target).await?;
+        let (row, _) =
+            self.visible_row(&target, false).await?.ok_or_else(|| WorkspaceError::NotFound(target.to_string()))?;
         self.info_of(row).await
     }
 
@@ -218,19 +219,9 @@ impl WorkspaceManager {
     /// with it).
     pub async fn open(&self, target: impl Into<FileRef>) -> Result<Opened> {
         let target = target.into();
-        let query = file::Entity::find().filter(rows::visible(self.workspace_id));
-        let query = match &target {
-            FileRef::Id(id) => query.filter(file::Column::Id.eq(id.as_uuid())),
-            FileRef::Path(path) => {
-                query.filter(rows::flag(file::Column::IsCurrent, true)).filter(file::Column::Path.eq(path.as_str()))
-            }
-        };
-        let (row, content) = query
-            .find_also_related(workspace_content::Entity)
-            .one(self.workspaces.db().conn())
-            .await?
-            .ok_or_else(|| WorkspaceError::NotFound(target.to_string()))?;
-        let inline = content.and_then(|c| c.inline_data).map(Bytes::from);
+        let (row, inline) =
+            self.visible_row(&target, true).await?.ok_or_else(|| WorkspaceError::NotFound(target.to_string()))?;
+        let inline = inline.map(Bytes::from);
         let info = self.info_of(row).await?;
         if info.is_inline() && inline.is_none() {
             return Err(WorkspaceError::NotFound(format!("content of file {}", info.id)));
@@ -307,6 +298,46 @@ impl WorkspaceManager {
         Ok(info)
     }
 
+    /// The row `target` names outside the trash, and with `with_content` the bytes of its
+    /// content when they are kept in the database (else `None`). Read on the calling thread
+    /// where the database allows it (see [`crate::direct`]), else through the pool.
+    async fn visible_row(
+        &self,
+        target: &FileRef,
+        with_content: bool,
+    ) -> Result<Option<(file::Model, Option<Vec<u8>>)>> {
+        let db = self.workspaces.db();
+        if let Some(found) = db.direct().and_then(|direct| direct.file(self.workspace_id, target, with_content)) {
+            return Ok(found);
+        }
+        if !with_content {
+            return match self.find_row(db.conn(), target).await {
+                Ok(row) => Ok(Some((row, None))),
+                Err(WorkspaceError::NotFound(_)) => Ok(None),
+                Err(err) => Err(err),
+            };
+        }
+        let query = file::Entity::find().filter(rows::visible(self.workspace_id));
+        let query = match target {
+            FileRef::Id(id) => query.filter(file::Column::Id.eq(id.as_uuid())),
+            FileRef::Path(path) => {
+                query.filter(rows::flag(file::Column::IsCurrent, true)).filter(file::Column::Path.eq(path.as_str()))
+            }
+        };
+        let found = query.find_also_related(workspace_content::Entity).one(db.conn()).await?;
+        Ok(found.map(|(row, content)| (row, content.and_then(|c| c.inline_data))))
+    }
+
+    /// The workspace's counters as they stand (outside any change), read like
+    /// [`visible_row`](Self::visible_row).
+    async fn counters(&self) -> Result<Counters> {
+        let db = self.workspaces.db();
+        match db.direct().and_then(|direct| direct.counters(self.workspace_id)) {
+            Some(found) => found.ok_or_else(|| WorkspaceError::NotFound(format!("workspace {}", self.workspace_id))),
+            None => Counters::read(db.conn(), self.workspace_id).await,
+        }
+    }
+
     /// The row a reference names, outside the trash.
     pub(crate) async fn find_row<C: ConnectionTrait>(&self, conn: &C, target: &FileRef) -> Result<file::Model> {
         let found = match target {
@@ -339,10 +370,9 @@ impl WorkspaceManager {
     pub async fn preflight(&self, new: &NewFile) -> Result<StageCap> {
         let limits = self.settings().limits;
         file_name(new)?;
-        let conn = self.workspaces.db().conn();
-        let current = rows::current_at(conn, self.workspace_id, &new.path).await?;
+        let current = self.visible_row(&FileRef::Path(new.path.clone()), false).await?.map(|(row, _)| row);
         writes::check_target(new, current.clone().map(rows::to_info).transpose()?.as_ref())?;
-        let counters = Counters::read(conn, self.workspace_id).await?;
+        let counters = self.counters().await?;
         let replaced = current.as_ref().map_or(0, rows::size);
         let room = limits.quota_bytes.saturating_sub(counters.live_bytes.saturating_sub(replaced));
         Ok(StageCap { bytes: limits.max_file_size.min(room), live_bytes: Some(counters.live_bytes), replaced })
@@ -378,7 +408,7 @@ impl WorkspaceManager {
             Err(StageError::OverCap { bytes }) => {
                 let used = match cap.live_bytes {
                     Some(used) => used,
-                    None => Counters::read(db.conn(), self.workspace_id).await?.live_bytes,
+                    None => self.counters().await?.live_bytes,
                 };
                 Err(WorkspaceError::QuotaExceeded {
                     used,

@@ -16,9 +16,9 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use workspace_core::entity::{user_workspace_file as file, workspace_content as content};
 use workspace_core::gc::GcOptions;
 use workspace_core::{
-    BlobKey, ByteRange, Checksum, ContentId, EventKind, FileRef, FileSource, HistoryPolicy, Limits, ListOptions,
-    NewFile, PlaceOptions, Precondition, RestoreOptions, SessionId, Settings, SortKey, SortOrder, Storage, UserId,
-    WorkspaceError, WorkspaceManager, Workspaces,
+    BlobKey, ByteRange, Checksum, ContentId, Db, EventKind, FileId, FileRef, FileSource, HistoryPolicy, Limits,
+    ListOptions, NewFile, PlaceOptions, Precondition, RestoreOptions, SessionId, Settings, SortKey, SortOrder, Storage,
+    UserId, WorkspaceError, WorkspaceManager, Workspaces,
 };
 use workspace_testkit::{CountingBody, FaultyStorage, TestEnv, db_tests};
 
@@ -357,6 +357,73 @@ async fn postgres_plans_every_execution_of_a_prepared_statement_for_its_values()
         .join("\n");
     assert!(plan.contains("'p7'") && !plan.contains("$2"), "a plan for the values, not a generic one:\n{plan}");
     txn.rollback().await.unwrap();
+}
+
+/// On a SQLite file, lookups, opens and a write's preflight read on the calling thread
+/// (`direct.rs`), not through the pool. They must answer exactly what the pool answers, for
+/// every kind of row (inline and blob content, versions, moved, trashed, metadata, sessions,
+/// another user's file, no file), and must actually answer: a value they could not decode would
+/// fall back to the pool silently, so the test also counts that none did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_the_calling_thread_answer_as_the_pool_does() {
+    let Some(env) = TestEnv::new(workspace_testkit::DbKind::Sqlite).await else { return };
+    let direct = env.workspaces();
+    // The same database and storage, read only through the pool.
+    let pooled =
+        Workspaces::new(Db::from_connection(env.db.conn().clone()), env.storage.clone(), Settings::default()).unwrap();
+    assert!(pooled.db().direct_read_counts().is_none());
+
+    let m = manager_with(&direct, "alice", Some("s1")).await;
+    let mut meta = serde_json::Map::new();
+    meta.insert("tag".into(), serde_json::json!({"n": 1, "s": "é\"<x>"}));
+    let small = m
+        .write_bytes(
+            NewFile { metadata: meta, ..new_file(&m, "a/small.txt") }
+                .with_source(FileSource::Copilot)
+                .with_exec_id("e1"),
+            "small",
+        )
+        .await
+        .unwrap();
+    let big_v1 = m.write_bytes(new_file(&m, "/big.bin"), body(1, BLOB)).await.unwrap();
+    let big_v2 = m.write_bytes(new_file(&m, "/big.bin").with_overwrite(true), body(2, BLOB)).await.unwrap();
+    let moved = m.write_bytes(new_file(&m, "/from.txt"), "moved").await.unwrap();
+    let moved = m.move_file(moved.id, m.resolve_path("/to.txt").unwrap(), PlaceOptions::default()).await.unwrap();
+    let trashed = m.write_bytes(new_file(&m, "/gone.txt"), "gone").await.unwrap();
+    m.delete(trashed.id, Precondition::None).await.unwrap();
+    let bob = manager_with(&direct, "bob", None).await;
+    let bobs = bob.write_bytes(new_file(&bob, "/bob.txt"), "bob's").await.unwrap();
+
+    let before = env.db.direct_read_counts().unwrap();
+    let p = manager_with(&pooled, "alice", Some("s1")).await;
+    let mut targets: Vec<FileRef> =
+        [small.id, big_v1.id, big_v2.id, moved.id, trashed.id, bobs.id, FileId::new()].map(FileRef::Id).into();
+    for at in ["a/small.txt", "/big.bin", "/to.txt", "/from.txt", "/gone.txt", "/bob.txt", "/none"] {
+        targets.push(path(&m, at));
+    }
+    for target in &targets {
+        let (ours, theirs) = (m.lookup(target.clone()).await, p.lookup(target.clone()).await);
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "lookup of {target}");
+        let (ours, theirs) = (m.read(target.clone()).await, p.read(target.clone()).await);
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "read of {target}");
+        if let FileRef::Path(at) = target {
+            let new = NewFile::new(at.clone());
+            let (ours, theirs) = (m.preflight(&new).await, p.preflight(&new).await);
+            assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "preflight of {target}");
+        }
+    }
+    // Spot checks that the comparison compared something.
+    let (info, bytes) = m.read(small.id).await.unwrap();
+    assert_eq!((info, &bytes[..]), (small.clone(), &b"small"[..]));
+    let old = m.lookup(big_v1.id).await.unwrap();
+    assert_eq!((old.is_current, old.current_id), (false, Some(big_v2.id)));
+    assert!(matches!(m.lookup(bobs.id).await, Err(WorkspaceError::NotFound(_))));
+    assert!(matches!(m.lookup(trashed.id).await, Err(WorkspaceError::NotFound(_))));
+
+    let after = env.db.direct_read_counts().unwrap();
+    assert_eq!(after.deferred, before.deferred, "every read answered on the calling thread");
+    // At least a lookup and a read per target.
+    assert!(after.answered - before.answered >= 2 * targets.len() as u64, "{before:?} -> {after:?}");
 }
 
 /// The one value `sql` answers, as text (integers formatted).

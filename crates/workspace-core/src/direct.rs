@@ -1,0 +1,263 @@
+//! Short reads of a SQLite file run on the calling thread, without the trip to a connection's
+//! own thread that every statement through the pool takes.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands it every statement over a
+//! channel: a lookup that SQLite answers in microseconds costs two thread wake-ups, which under
+//! load are most of the request's context switches (a 1 MiB range request took 8, ~60 % of them
+//! on its one `SELECT`; `bench/NOTES.md`). The reads here — a file by id or path, with its
+//! content when that is kept in the database, and a workspace's counters — run instead on
+//! connections of this module's own, on whatever thread asks, as the local store opens a blob's
+//! file on it. Each is one indexed lookup of pages the OS has cached for a database in use, as
+//! short as that `open`.
+//!
+//! Every read here is an optimisation, never the only way: it answers `None` when it could not
+//! run (the database busy, a connection that would not open, a value in a form it does not
+//! decode), and the caller then asks the pool, which answers as before and reports any fault.
+//! So a read here is never the one that fails, and a value it cannot decode is never guessed.
+//!
+//! Reads only, outside any transaction: each statement reads the latest commit (WAL mode), so a
+//! write acknowledged before the read began is seen, as through the pool. A read inside a
+//! change's transaction must see that transaction, so it goes through the transaction.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use uuid::Uuid;
+
+use crate::entity::user_workspace_file as file;
+use crate::ids::WorkspaceId;
+use crate::model::FileRef;
+use crate::txn::Counters;
+
+/// Idle connections kept for the next read: one per runtime worker and a few for the blocking
+/// pool is plenty; a read that finds none opens one and keeps it if there is room.
+const KEEP_IDLE: usize = 4;
+
+/// The columns of a file row, in [`file::Model`]'s order (read back by [`file_row`]).
+macro_rules! file_columns {
+    () => {
+        "f.id, f.workspace_id, f.name, f.path, f.storage_path, f.mime_type, f.size_bytes, f.checksum, \
+         f.is_deleted, f.deleted_at, f.metadata, f.source, f.source_session_id, f.source_exec_id, \
+         f.created_at, f.updated_at, f.content_id, f.chain_id, f.version, f.is_current, f.history_since"
+    };
+}
+
+/// Rows of the workspace outside the trash (`rows::visible`), with the flags written as the
+/// partial indexes write them.
+const FILE_BY_ID: &str = concat!(
+    "SELECT ",
+    file_columns!(),
+    ", c.inline_data FROM user_workspace_file f LEFT JOIN workspace_content c ON c.id = f.content_id \
+     WHERE f.id = ?1 AND f.workspace_id = ?2 AND f.is_deleted = false"
+);
+
+/// The current file at a path (`rows::current`).
+const FILE_AT_PATH: &str = concat!(
+    "SELECT ",
+    file_columns!(),
+    ", c.inline_data FROM user_workspace_file f LEFT JOIN workspace_content c ON c.id = f.content_id \
+     WHERE f.workspace_id = ?2 AND f.path = ?1 AND f.is_current = true AND f.is_deleted = false"
+);
+
+const COUNTERS: &str = "SELECT live_bytes, history_bytes, file_count, event_seq FROM user_workspace WHERE id = ?1";
+
+/// Reads of one SQLite file on the calling thread. See the module docs.
+#[derive(Debug)]
+pub(crate) struct DirectReads {
+    file: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+    answered: AtomicU64,
+    deferred: AtomicU64,
+}
+
+/// How many reads [`DirectReads`] answered and how many it left to the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DirectReadCounts {
+    /// Reads answered on the calling thread.
+    pub answered: u64,
+    /// Reads that could not run there and went to the pool.
+    pub deferred: u64,
+}
+
+impl DirectReads {
+    /// Reads of the database file `file` (already created and migrated by the pool).
+    pub(crate) fn new(file: PathBuf) -> Self {
+        Self {
+            file,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            answered: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+        }
+    }
+
+    /// The reads answered and deferred so far.
+    pub(crate) fn counts(&self) -> DirectReadCounts {
+        DirectReadCounts {
+            answered: self.answered.load(Ordering::Relaxed),
+            deferred: self.deferred.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The file `target` names in `workspace`, outside the trash, and with `with_content` its
+    /// content's bytes when they are kept in the database. `Some(None)`: there is no such file;
+    /// `None`: ask the pool.
+    pub(crate) fn file(
+        &self,
+        workspace: WorkspaceId,
+        target: &FileRef,
+        with_content: bool,
+    ) -> Option<Option<(file::Model, Option<Vec<u8>>)>> {
+        self.run(|conn| {
+            let (sql, key): (&str, rusqlite::types::Value) = match target {
+                FileRef::Id(id) => (FILE_BY_ID, id.as_uuid().as_bytes().to_vec().into()),
+                FileRef::Path(path) => (FILE_AT_PATH, path.as_str().to_owned().into()),
+            };
+            conn.prepare_cached(sql)?
+                .query_row((key, workspace.as_uuid().as_bytes().as_slice()), |row| {
+                    // The content's bytes are only read (and copied) when asked for.
+                    let content = if with_content { row.get::<_, Option<Vec<u8>>>(21)? } else { None };
+                    Ok((file_row(row)?, content))
+                })
+                .optional()
+        })
+    }
+
+    /// The workspace's counters, as its row holds them now. `Some(None)`: no such workspace;
+    /// `None`: ask the pool.
+    pub(crate) fn counters(&self, workspace: WorkspaceId) -> Option<Option<Counters>> {
+        self.run(|conn| {
+            conn.prepare_cached(COUNTERS)?
+                .query_row([workspace.as_uuid().as_bytes().as_slice()], |row| {
+                    let count = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                    Ok(Counters {
+                        live_bytes: count(0)?,
+                        history_bytes: count(1)?,
+                        file_count: count(2)?,
+                        event_seq: count(3)?,
+                    })
+                })
+                .optional()
+        })
+    }
+
+    /// No read runs here any more; the connections close.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Runs `read` on an idle connection (or a new one); `None` if it could not.
+    fn run<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
+        let answer = self.try_run(read);
+        let counter = if answer.is_some() { &self.answered } else { &self.deferred };
+        counter.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+
+    fn try_run<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => match self.connect() {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::debug!(error = %err, "a direct SQLite connection did not open; reading through the pool");
+                    return None;
+                }
+            },
+        };
+        match read(&conn) {
+            Ok(value) => {
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if idle.len() < KEEP_IDLE && !self.closed.load(Ordering::Acquire) {
+                    idle.push(conn);
+                }
+                Some(value)
+            }
+            Err(err) => {
+                // The connection is dropped: whatever went wrong, the next read starts afresh.
+                tracing::debug!(error = %err, "a direct SQLite read did not answer; reading through the pool");
+                None
+            }
+        }
+    }
+
+    /// A connection that only reads: no busy wait (a read that would wait goes to the pool
+    /// instead of holding this thread), and query plans that do not depend on bound values, as
+    /// on the pool's connections (see `db::keep_query_plans`).
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        // Read-write without create: the database exists, and a read-only connection could not
+        // recover a WAL index left by a crash (the pool's connections could).
+        let conn = Connection::open_with_flags(
+            &self.file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::ZERO)?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        Ok(conn)
+    }
+}
+
+/// A file row from the columns of [`file_columns`], decoded as sqlx stores them on SQLite:
+/// ids as 16-byte blobs, times as RFC 3339 text, metadata as JSON text, flags as integers.
+fn file_row(row: &Row<'_>) -> rusqlite::Result<file::Model> {
+    Ok(file::Model {
+        id: uuid_at(row, 0)?,
+        workspace_id: uuid_at(row, 1)?,
+        name: row.get(2)?,
+        path: row.get(3)?,
+        storage_path: row.get(4)?,
+        mime_type: row.get(5)?,
+        size_bytes: row.get(6)?,
+        checksum: row.get(7)?,
+        is_deleted: row.get(8)?,
+        deleted_at: time_at(row, 9)?,
+        metadata: {
+            let text = row.get_ref(10)?.as_str()?;
+            serde_json::from_str(text).map_err(|e| conversion(10, e))?
+        },
+        source: row.get(11)?,
+        source_session_id: row.get(12)?,
+        source_exec_id: row.get(13)?,
+        created_at: time_at(row, 14)?.ok_or_else(|| conversion(14, "created_at is null"))?,
+        updated_at: time_at(row, 15)?.ok_or_else(|| conversion(15, "updated_at is null"))?,
+        content_id: uuid_at(row, 16)?,
+        chain_id: uuid_at(row, 17)?,
+        version: row.get(18)?,
+        is_current: row.get(19)?,
+        history_since: time_at(row, 20)?,
+    })
+}
+
+fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    Uuid::from_slice(row.get_ref(i)?.as_blob()?).map_err(|e| conversion(i, e))
+}
+
+/// A time as sqlx writes a `DateTime<Utc>` on SQLite (RFC 3339 with an offset); anything else
+/// is refused, and the read goes to the pool.
+fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        value => {
+            let text = value.as_str()?;
+            let time = DateTime::parse_from_rfc3339(text).map_err(|e| conversion(i, e))?;
+            Ok(Some(time.with_timezone(&Utc)))
+        }
+    }
+}
+
+fn conversion(i: usize, err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, err.into())
+}
