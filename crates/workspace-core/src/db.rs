@@ -248,21 +248,43 @@ where
     A: sea_orm::ActiveModelTrait,
     C: ConnectionTrait,
 {
+    insert_all_then(conn, models, None).await
+}
+
+/// [`insert_all`], then `then` (a statement that returns no rows). On SQLite `then` goes in the
+/// same call as the last rows: each call is a trip to the connection's thread and back, and the
+/// write batch's last rows (its events) and the counters' update are its last two statements
+/// before the commit. On PostgreSQL it is a statement of its own.
+pub(crate) async fn insert_all_then<A, C>(
+    conn: &C,
+    models: Vec<A>,
+    then: Option<sea_orm::Statement>,
+) -> Result<(), DbErr>
+where
+    A: sea_orm::ActiveModelTrait,
+    C: ConnectionTrait,
+{
     use sea_orm::{EntityTrait, QueryTrait};
     let backend = conn.get_database_backend();
-    if models.is_empty() {
-        return Ok(());
-    }
     if backend != DbBackend::Sqlite {
-        A::Entity::insert_many(models).exec_without_returning(conn).await?;
+        if !models.is_empty() {
+            A::Entity::insert_many(models).exec_without_returning(conn).await?;
+        }
+        if let Some(then) = then {
+            conn.execute_raw(then).await?;
+        }
         return Ok(());
     }
+    let mut then = then;
     let mut models = models.into_iter().peekable();
-    while models.peek().is_some() {
+    while models.peek().is_some() || then.is_some() {
         let mut sql = String::new();
         let mut values = Vec::new();
-        for model in models.by_ref().take(SQLITE_ROWS_PER_CALL) {
-            let statement = A::Entity::insert(model).build(backend);
+        let statements =
+            models.by_ref().take(SQLITE_ROWS_PER_CALL).map(|model| A::Entity::insert(model).build(backend));
+        let statements: Vec<sea_orm::Statement> = statements.collect();
+        let last_call = models.peek().is_none();
+        for statement in statements.into_iter().chain(then.take_if(|_| last_call)) {
             if !sql.is_empty() {
                 sql.push_str("; ");
             }
@@ -515,6 +537,50 @@ mod tests {
         txn.rollback().await.unwrap();
         assert_eq!(ev::Entity::find().all(db.conn()).await.unwrap().len(), 20);
         insert_all::<ev::ActiveModel, _>(db.conn(), Vec::new()).await.unwrap();
+        db.close().await.unwrap();
+    }
+
+    /// The statement after the rows runs once, after every row (in the last call on SQLite), also
+    /// when there are no rows; when a row fails, the call fails and the statement's change rolls
+    /// back with the transaction.
+    #[tokio::test]
+    async fn insert_all_then_runs_its_statement_after_the_rows() {
+        use crate::entity::{user_workspace as ws, workspace_event as ev};
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
+        let dir = tempfile::tempdir().unwrap();
+        let (db, workspace) = workspace_db(&dir).await;
+        // The counter is set to the number of events present when the statement runs.
+        let count_events = || {
+            Some(
+                ws::Entity::update_many()
+                    .col_expr(ws::Column::EventSeq, Expr::cust("(SELECT COUNT(*) FROM workspace_event)"))
+                    .filter(ws::Column::Id.eq(workspace))
+                    .build(DbBackend::Sqlite),
+            )
+        };
+        let seq = || async { ws::Entity::find_by_id(workspace).one(db.conn()).await.unwrap().unwrap().event_seq };
+
+        // 20 rows are two calls: the statement goes with the last and sees all 20.
+        let txn = db.begin_write().await.unwrap();
+        insert_all_then(&txn, (1..=20).map(|id| event(workspace, id)).collect(), count_events()).await.unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(ev::Entity::find().all(db.conn()).await.unwrap().len(), 20);
+        assert_eq!(seq().await, 20);
+
+        // A duplicate row (5) fails the call; nothing of the transaction stays.
+        let txn = db.begin_write().await.unwrap();
+        let err = insert_all_then(&txn, vec![event(workspace, 21), event(workspace, 5)], count_events())
+            .await
+            .expect_err("a duplicate key");
+        assert!(matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))), "{err}");
+        txn.rollback().await.unwrap();
+        assert_eq!(seq().await, 20);
+
+        // No rows: the statement still runs.
+        db.conn().execute_unprepared("DELETE FROM workspace_event WHERE id > 10").await.unwrap();
+        insert_all_then::<ev::ActiveModel, _>(db.conn(), Vec::new(), count_events()).await.unwrap();
+        assert_eq!(seq().await, 10);
         db.close().await.unwrap();
     }
 

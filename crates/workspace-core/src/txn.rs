@@ -11,7 +11,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect,
+    QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -203,43 +203,38 @@ impl WriteTxn {
         }
 
         let mut seq = counters.event_seq;
-        if !events.is_empty() {
-            let rows: Vec<workspace_event::ActiveModel> = events
-                .into_iter()
-                .map(|e| {
-                    seq += 1;
-                    committed.events.push(Event {
-                        id: seq,
-                        kind: e.kind,
-                        file_id: e.file_id,
-                        path: e.path.clone(),
-                        old_path: e.old_path.clone(),
-                        size_bytes: e.size_bytes,
-                        checksum: e.checksum.to_string(),
-                        at: now,
-                    });
-                    workspace_event::ActiveModel {
-                        workspace_id: Set(workspace.as_uuid()),
-                        id: Set(i64::try_from(seq).unwrap_or(i64::MAX)),
-                        kind: Set(e.kind.as_str().to_owned()),
-                        file_id: Set(e.file_id.as_uuid()),
-                        path: Set(e.path),
-                        old_path: Set(e.old_path),
-                        size_bytes: Set(i64::try_from(e.size_bytes).unwrap_or(i64::MAX)),
-                        checksum: Set(e.checksum.to_string()),
-                        at: Set(now),
-                    }
-                })
-                .collect();
-            crate::db::insert_all(&txn, rows).await?;
-            if txn.get_database_backend() == DbBackend::Postgres {
-                // Delivered to every replica's listener when, and only if, this commits.
-                txn.execute_raw(feed::notify_statement(workspace, seq)).await?;
-            }
-        }
+        let rows: Vec<workspace_event::ActiveModel> = events
+            .into_iter()
+            .map(|e| {
+                seq += 1;
+                committed.events.push(Event {
+                    id: seq,
+                    kind: e.kind,
+                    file_id: e.file_id,
+                    path: e.path.clone(),
+                    old_path: e.old_path.clone(),
+                    size_bytes: e.size_bytes,
+                    checksum: e.checksum.to_string(),
+                    at: now,
+                });
+                workspace_event::ActiveModel {
+                    workspace_id: Set(workspace.as_uuid()),
+                    id: Set(i64::try_from(seq).unwrap_or(i64::MAX)),
+                    kind: Set(e.kind.as_str().to_owned()),
+                    file_id: Set(e.file_id.as_uuid()),
+                    path: Set(e.path),
+                    old_path: Set(e.old_path),
+                    size_bytes: Set(i64::try_from(e.size_bytes).unwrap_or(i64::MAX)),
+                    checksum: Set(e.checksum.to_string()),
+                    at: Set(now),
+                }
+            })
+            .collect();
+        let appended = !rows.is_empty();
 
         let end = Counters { event_seq: seq, ..counters };
-        if end != start {
+        let backend = txn.get_database_backend();
+        let counters_update = (end != start).then(|| {
             let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             user_workspace::Entity::update_many()
                 .col_expr(user_workspace::Column::LiveBytes, Expr::value(i(end.live_bytes)))
@@ -248,8 +243,13 @@ impl WriteTxn {
                 .col_expr(user_workspace::Column::EventSeq, Expr::value(i(end.event_seq)))
                 .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
                 .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
-                .exec(&txn)
-                .await?;
+                .build(backend)
+        });
+        // The events, then the counters (on SQLite in the events' last call).
+        crate::db::insert_all_then(&txn, rows, counters_update).await?;
+        if appended && backend == DbBackend::Postgres {
+            // Delivered to every replica's listener when, and only if, this commits.
+            txn.execute_raw(feed::notify_statement(workspace, seq)).await?;
         }
         txn.commit().await?;
         Ok(committed)
