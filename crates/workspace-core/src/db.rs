@@ -232,29 +232,8 @@ fn keep_query_plans(
     })
 }
 
-/// Inserts `models` without reading them back (no column of ours takes a database default). On
-/// PostgreSQL that is one multi-row `INSERT`. On SQLite it is one single-row `INSERT` per model,
-/// sent together as multi-statement queries of up to [`SQLITE_ROWS_PER_CALL`]: inside a
-/// transaction, SQLite keeps a *statement journal* for a statement that changes several rows and
-/// may fail half way (any multi-row `INSERT` into a table with a foreign key or a unique index,
-/// as all of ours have), holding every page the statement changes so that it alone can be
-/// undone; past 64 KiB it goes to a temporary file. A write batch's rows for sixteen 4 KiB files
-/// passed that every time: a file created, written and deleted per batch, about a tenth of the
-/// writer's thread. A single-row `INSERT` checks every constraint before it changes anything, so
-/// it needs no statement journal; a failing one still fails the call, with earlier rows in the
-/// caller's transaction, which then rolls back as it would after a multi-row statement.
-pub(crate) async fn insert_all<A, C>(conn: &C, models: Vec<A>) -> Result<(), DbErr>
-where
-    A: sea_orm::ActiveModelTrait,
-    C: ConnectionTrait,
-{
-    insert_all_then(conn, models, None).await
-}
-
-/// [`insert_all`], then `then` (a statement that returns no rows). On SQLite `then` goes in the
-/// same call as the last rows: each call is a trip to the connection's thread and back, and the
-/// write batch's last rows (its events) and the counters' update are its last two statements
-/// before the commit. On PostgreSQL it is a statement of its own.
+/// Inserts `models` (see [`insert_statements`]), then `then` (a statement that returns no rows),
+/// on SQLite in the same call as the last rows (see [`execute_all`]).
 pub(crate) async fn insert_all_then<A, C>(
     conn: &C,
     models: Vec<A>,
@@ -264,27 +243,60 @@ where
     A: sea_orm::ActiveModelTrait,
     C: ConnectionTrait,
 {
+    let mut statements = insert_statements(conn.get_database_backend(), models);
+    statements.extend(then);
+    execute_all(conn, statements).await
+}
+
+/// The statements that insert `models` without reading them back (no column of ours takes a
+/// database default). On PostgreSQL that is one multi-row `INSERT`. On SQLite it is one
+/// single-row `INSERT` per model, which [`execute_all`] sends together, up to
+/// [`SQLITE_ROWS_PER_CALL`] per call: inside a
+/// transaction, SQLite keeps a *statement journal* for a statement that changes several rows and
+/// may fail half way (any multi-row `INSERT` into a table with a foreign key or a unique index,
+/// as all of ours have), holding every page the statement changes so that it alone can be
+/// undone; past 64 KiB it goes to a temporary file. A write batch's rows for sixteen 4 KiB files
+/// passed that every time: a file created, written and deleted per batch, about a tenth of the
+/// writer's thread. A single-row `INSERT` checks every constraint before it changes anything, so
+/// it needs no statement journal; a failing one still fails the call, with earlier rows in the
+/// caller's transaction, which then rolls back as it would after a multi-row statement. None
+/// without models.
+pub(crate) fn insert_statements<A>(backend: DbBackend, models: Vec<A>) -> Vec<sea_orm::Statement>
+where
+    A: sea_orm::ActiveModelTrait,
+{
     use sea_orm::{EntityTrait, QueryTrait};
+    if models.is_empty() {
+        return Vec::new();
+    }
+    if backend != DbBackend::Sqlite {
+        return vec![A::Entity::insert_many(models).build(backend)];
+    }
+    models.into_iter().map(|model| A::Entity::insert(model).build(backend)).collect()
+}
+
+/// Runs `statements` (none returning rows) in order. On SQLite they go together, up to
+/// [`SQLITE_ROWS_PER_CALL`] per call: each call is a trip to the connection's thread and back,
+/// and a change's statements (a write batch's new content, superseded rows, new rows, events and
+/// counters) are most of its trips. On PostgreSQL each is a call of its own (a prepared
+/// statement holds one command). A failing statement fails its call; the caller's transaction
+/// then rolls back.
+pub(crate) async fn execute_all<C: ConnectionTrait>(
+    conn: &C,
+    statements: Vec<sea_orm::Statement>,
+) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     if backend != DbBackend::Sqlite {
-        if !models.is_empty() {
-            A::Entity::insert_many(models).exec_without_returning(conn).await?;
-        }
-        if let Some(then) = then {
-            conn.execute_raw(then).await?;
+        for statement in statements {
+            conn.execute_raw(statement).await?;
         }
         return Ok(());
     }
-    let mut then = then;
-    let mut models = models.into_iter().peekable();
-    while models.peek().is_some() || then.is_some() {
+    let mut statements = statements.into_iter().peekable();
+    while statements.peek().is_some() {
         let mut sql = String::new();
         let mut values = Vec::new();
-        let statements =
-            models.by_ref().take(SQLITE_ROWS_PER_CALL).map(|model| A::Entity::insert(model).build(backend));
-        let statements: Vec<sea_orm::Statement> = statements.collect();
-        let last_call = models.peek().is_none();
-        for statement in statements.into_iter().chain(then.take_if(|_| last_call)) {
+        for statement in statements.by_ref().take(SQLITE_ROWS_PER_CALL) {
             if !sql.is_empty() {
                 sql.push_str("; ");
             }
@@ -296,7 +308,7 @@ where
     Ok(())
 }
 
-/// Most single-row `INSERT`s [`insert_all`] sends in one call on SQLite. The connection keeps
+/// Most statements [`execute_all`] sends in one call on SQLite. The connection keeps
 /// each distinct query prepared (sqlx's statement cache), one program per statement in it, so
 /// every row count up to this is a shape it may keep per table: bounded at 16, one call covers
 /// the sixteen writers of the bench, and a batch of 64 (the most a write lane takes) costs 4.
@@ -511,14 +523,14 @@ mod tests {
     /// parameters run on from one statement to the next), and a row that breaks a constraint
     /// fails the call: the caller's transaction then rolls back and nothing of it stays.
     #[tokio::test]
-    async fn insert_all_writes_every_row_with_its_own_values_or_fails() {
+    async fn inserted_rows_each_get_their_own_values_or_the_call_fails() {
         use crate::entity::workspace_event as ev;
         use sea_orm::{EntityTrait, QueryOrder};
         let dir = tempfile::tempdir().unwrap();
         let (db, workspace) = workspace_db(&dir).await;
 
         let txn = db.begin_write().await.unwrap();
-        insert_all(&txn, (1..=20).map(|id| event(workspace, id)).collect()).await.unwrap();
+        insert_all_then(&txn, (1..=20).map(|id| event(workspace, id)).collect(), None).await.unwrap();
         txn.commit().await.unwrap();
         let rows = ev::Entity::find().order_by_asc(ev::Column::Id).all(db.conn()).await.unwrap();
         assert_eq!(rows.len(), 20);
@@ -530,13 +542,13 @@ mod tests {
 
         // Rows 21 and 22 are new, 5 exists: the call fails and the transaction leaves nothing.
         let txn = db.begin_write().await.unwrap();
-        let err = insert_all(&txn, vec![event(workspace, 21), event(workspace, 22), event(workspace, 5)])
+        let err = insert_all_then(&txn, vec![event(workspace, 21), event(workspace, 22), event(workspace, 5)], None)
             .await
             .expect_err("a duplicate key");
         assert!(matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))), "{err}");
         txn.rollback().await.unwrap();
         assert_eq!(ev::Entity::find().all(db.conn()).await.unwrap().len(), 20);
-        insert_all::<ev::ActiveModel, _>(db.conn(), Vec::new()).await.unwrap();
+        insert_all_then::<ev::ActiveModel, _>(db.conn(), Vec::new(), None).await.unwrap();
         db.close().await.unwrap();
     }
 
@@ -599,7 +611,7 @@ mod tests {
         let txn = db.begin_write().await.unwrap();
         let rows = (1..=2_000).map(|id| event(workspace, id)).collect();
         // 125 calls of SQLITE_ROWS_PER_CALL rows, ~300 KB in the WAL.
-        insert_all(&txn, rows).await.unwrap();
+        insert_all_then(&txn, rows, None).await.unwrap();
         txn.commit().await.unwrap();
         db.sync_commits().await.unwrap();
         let wal = std::fs::metadata(dir.path().join("w.db-wal")).unwrap().len();

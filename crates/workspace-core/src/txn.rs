@@ -116,14 +116,18 @@ impl WriteTxn {
     /// The rows `ids` stop being current and their history time starts now, in one statement;
     /// the caller moves their bytes in the counters (see [`WriteTxn::supersede`]).
     pub(crate) async fn mark_history(&self, ids: Vec<Uuid>) -> Result<()> {
+        self.txn.execute_raw(self.mark_history_statement(ids)).await?;
+        Ok(())
+    }
+
+    /// The statement of [`WriteTxn::mark_history`], to run with others.
+    pub(crate) fn mark_history_statement(&self, ids: Vec<Uuid>) -> sea_orm::Statement {
         file::Entity::update_many()
             .col_expr(file::Column::IsCurrent, Expr::value(false))
             .col_expr(file::Column::HistorySince, Expr::value(self.now))
             .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
             .filter(file::Column::Id.is_in(ids))
-            .exec(self.conn())
-            .await?;
-        Ok(())
+            .build(self.txn.get_database_backend())
     }
 
     /// Begins a change of `workspace`, holding its lock until commit or drop.

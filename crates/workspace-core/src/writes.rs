@@ -7,8 +7,8 @@
 //! conflict, preconditions, quota on live bytes, dedup), then the batch costs a few round trips
 //! to the database however many writes it holds (the current rows at its paths and the content
 //! with its checksums read in one query each; the new content, the superseded rows and the new
-//! rows written in one each, or on SQLite one per 16 rows, see [`db::insert_all`]), one lock of
-//! the workspace and one commit.
+//! rows written in one statement each, or on SQLite sent together, 16 statements per call, see
+//! [`db::execute_all`]), one lock of the workspace and one commit.
 //! The flush that makes the commit durable, after which its writes are answered, runs beside the
 //! lane's next batch (one flush covers every commit made before it began): +20 % small writes in
 //! the bench over waiting for it. A lone write is a batch of one, with the statements a single
@@ -440,27 +440,32 @@ fn plan_write(tx: &mut WriteTxn, plan: &mut Plan, workspaces: &Workspaces, write
     Ok((info, existing.is_some()))
 }
 
-/// Writes the plan: the new content, the superseded rows, the new rows (one statement each),
-/// then the version trimming and the room under the quota it calls for.
+/// Writes the plan: the new content, the superseded rows, the new rows (one statement each on
+/// PostgreSQL; together on SQLite, see [`db::execute_all`]), then the version trimming and the
+/// room under the quota it calls for.
 async fn write_plan(tx: &mut WriteTxn, plan: Plan, quota: u64, max_versions: u32) -> Result<()> {
     let Plan { rows: new_rows, new_content, superseded, trims, .. } = plan;
-    db::insert_all(tx.conn(), new_content).await?;
+    let backend = tx.conn().get_database_backend();
+    let mut statements = db::insert_statements(backend, new_content);
     if !superseded.is_empty() {
-        tx.mark_history(superseded).await?;
+        statements.push(tx.mark_history_statement(superseded));
     }
-    if !new_rows.is_empty() {
-        // The rows are all ours (no column takes a database default), so they are not read back.
+    // The rows are all ours (no column takes a database default), so they are not read back.
+    let first_path = new_rows.first().map(|row| row.path.clone());
+    statements.extend(db::insert_statements(
+        backend,
+        new_rows.into_iter().map(|row| file::ActiveModel::from(row).reset_all()).collect(),
+    ));
+    match db::execute_all(tx.conn(), statements).await {
+        Ok(()) => {}
         // A path's current row is unique: with the workspace locked, the checks above keep that,
         // so a violation here is reported as the conflict it is (a batch of one names its path).
-        let first_path = new_rows[0].path.clone();
-        let models = new_rows.into_iter().map(|row| file::ActiveModel::from(row).reset_all()).collect();
-        match db::insert_all(tx.conn(), models).await {
-            Ok(_) => {}
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                return Err(WorkspaceError::Conflict(first_path));
-            }
-            Err(err) => return Err(err.into()),
+        // Only the new rows can break a unique index: content and superseded rows have none
+        // but their fresh ids.
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(WorkspaceError::Conflict(first_path.unwrap_or_default()));
         }
+        Err(err) => return Err(err.into()),
     }
     for (chain, newest) in trims {
         history::trim_versions(tx, chain, newest, max_versions).await?;
