@@ -63,4 +63,10 @@ for _ in $(seq 1 100); do
 done
 token=$(WS_DATA_DIR=$work/http "$bin" token --user alice)
 mkdir -p "$work/stdio"
-"$venv/bin/python" "$root/clients/mcp/sdk_test.py" "$bin" "$work/stdio" "http://127.0.0.1:$port" "$token"
+# The stdio server's warnings reach this script's stderr through the SDK; the HTTP server's are
+# in its log, shown when the test fails (a subscription that ended says why there).
+if ! "$venv/bin/python" "$root/clients/mcp/sdk_test.py" "$bin" "$work/stdio" "http://127.0.0.1:$port" "$token"; then
+    echo "mcp-sdk-test: failed; the HTTP server's log:" >&2
+    tail -n 50 "$work/server.log" >&2
+    exit 1
+fi

@@ -193,7 +193,8 @@ async def exercise(session: ClientSession, folder: str, inbox: Notifications, st
 async def over_stdio(binary: str, data_dir: str) -> None:
     params = StdioServerParameters(
         command=binary, args=["mcp", "--user", "alice", "--session", "py"],
-        env={"WS_DATA_DIR": data_dir, "RUST_LOG": "error", "PATH": os.environ.get("PATH", "")},
+        # Warnings (a subscription that ended, a feed read that failed) reach the test's stderr.
+        env={"WS_DATA_DIR": data_dir, "RUST_LOG": "warn", "PATH": os.environ.get("PATH", "")},
     )
     inbox = Notifications()
     async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=inbox) as session:
