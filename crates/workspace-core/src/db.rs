@@ -34,13 +34,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-
-pub use crate::direct::DirectReadCounts;
-use crate::direct::DirectReads;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+
+pub use crate::direct::DirectReadCounts;
+use crate::direct::DirectReads;
 
 /// Default of the longest wait for a database connection.
 pub const DEFAULT_DATABASE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -249,18 +249,17 @@ where
 }
 
 /// The statements that insert `models` without reading them back (no column of ours takes a
-/// database default). On PostgreSQL that is one multi-row `INSERT`. On SQLite it is one
-/// single-row `INSERT` per model, which [`execute_all`] sends together, up to
-/// [`SQLITE_ROWS_PER_CALL`] per call: inside a
-/// transaction, SQLite keeps a *statement journal* for a statement that changes several rows and
-/// may fail half way (any multi-row `INSERT` into a table with a foreign key or a unique index,
-/// as all of ours have), holding every page the statement changes so that it alone can be
-/// undone; past 64 KiB it goes to a temporary file. A write batch's rows for sixteen 4 KiB files
-/// passed that every time: a file created, written and deleted per batch, about a tenth of the
-/// writer's thread. A single-row `INSERT` checks every constraint before it changes anything, so
-/// it needs no statement journal; a failing one still fails the call, with earlier rows in the
-/// caller's transaction, which then rolls back as it would after a multi-row statement. None
-/// without models.
+/// database default); none without models. On PostgreSQL that is one multi-row `INSERT`. On
+/// SQLite it is one single-row `INSERT` per model, which [`execute_all`] sends together: inside
+/// a transaction, SQLite keeps a *statement journal* for a statement that changes several rows
+/// and may fail half way (any multi-row `INSERT` into a table with a foreign key or a unique
+/// index, as all of ours have), holding every page the statement changes so that it alone can
+/// be undone; past 64 KiB it goes to a temporary file. A write batch's rows for sixteen 4 KiB
+/// files passed that every time: a file created, written and deleted per batch, about a tenth
+/// of the writer's thread. A single-row `INSERT` checks every constraint before it changes
+/// anything, so it needs no statement journal; a failing one still fails the call, with earlier
+/// rows in the caller's transaction, which then rolls back as it would after a multi-row
+/// statement.
 pub(crate) fn insert_statements<A>(backend: DbBackend, models: Vec<A>) -> Vec<sea_orm::Statement>
 where
     A: sea_orm::ActiveModelTrait,
@@ -276,9 +275,9 @@ where
 }
 
 /// Runs `statements` (none returning rows) in order. On SQLite they go together, up to
-/// [`SQLITE_ROWS_PER_CALL`] per call: each call is a trip to the connection's thread and back,
-/// and a change's statements (a write batch's new content, superseded rows, new rows, events and
-/// counters) are most of its trips. On PostgreSQL each is a call of its own (a prepared
+/// [`SQLITE_STATEMENTS_PER_CALL`] per call: each call is a trip to the connection's thread and
+/// back, and a change's statements (a write batch's new content, superseded rows, new rows,
+/// events and counters) are most of its trips. On PostgreSQL each is a call of its own (a prepared
 /// statement holds one command). A failing statement fails its call; the caller's transaction
 /// then rolls back.
 pub(crate) async fn execute_all<C: ConnectionTrait>(
@@ -296,7 +295,7 @@ pub(crate) async fn execute_all<C: ConnectionTrait>(
     while statements.peek().is_some() {
         let mut sql = String::new();
         let mut values = Vec::new();
-        for statement in statements.by_ref().take(SQLITE_ROWS_PER_CALL) {
+        for statement in statements.by_ref().take(SQLITE_STATEMENTS_PER_CALL) {
             if !sql.is_empty() {
                 sql.push_str("; ");
             }
@@ -308,11 +307,12 @@ pub(crate) async fn execute_all<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Most statements [`execute_all`] sends in one call on SQLite. The connection keeps
-/// each distinct query prepared (sqlx's statement cache), one program per statement in it, so
-/// every row count up to this is a shape it may keep per table: bounded at 16, one call covers
-/// the sixteen writers of the bench, and a batch of 64 (the most a write lane takes) costs 4.
-const SQLITE_ROWS_PER_CALL: usize = 16;
+/// Most statements [`execute_all`] sends in one call on SQLite. The connection keeps each
+/// distinct query prepared (sqlx's statement cache), one program per statement in it, so every
+/// mix of statements up to this count is a shape it may keep: bounded at 16, a write batch of
+/// ~8 new files sends its content and file rows in one call, and a batch of 64 (the most a write
+/// lane takes) its 128 rows in 8.
+const SQLITE_STATEMENTS_PER_CALL: usize = 16;
 
 /// The file of a `sqlite:` URL, or `None` for an in-memory database.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
@@ -610,7 +610,7 @@ mod tests {
 
         let txn = db.begin_write().await.unwrap();
         let rows = (1..=2_000).map(|id| event(workspace, id)).collect();
-        // 125 calls of SQLITE_ROWS_PER_CALL rows, ~300 KB in the WAL.
+        // 125 calls of SQLITE_STATEMENTS_PER_CALL rows, ~300 KB in the WAL.
         insert_all_then(&txn, rows, None).await.unwrap();
         txn.commit().await.unwrap();
         db.sync_commits().await.unwrap();
