@@ -345,8 +345,9 @@ impl Db {
             postgres_settings(options.max_connections(16));
         }
         let conn = Database::connect(options).await?;
-        let direct = sqlite_file(url).map(|file| Arc::new(DirectReads::new(file)));
-        let writer = match sqlite_file(url) {
+        let file = sqlite_file(url);
+        let direct = file.clone().map(|file| Arc::new(DirectReads::new(file)));
+        let writer = match file {
             Some(file) => {
                 let mut options = ConnectOptions::new(url.to_owned());
                 options

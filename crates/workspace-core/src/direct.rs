@@ -116,9 +116,13 @@ impl DirectReads {
         with_content: bool,
     ) -> Option<Option<(file::Model, Option<Vec<u8>>)>> {
         self.run(|conn| {
-            let (sql, key): (&str, rusqlite::types::Value) = match target {
-                FileRef::Id(id) => (FILE_BY_ID, id.as_uuid().as_bytes().to_vec().into()),
-                FileRef::Path(path) => (FILE_AT_PATH, path.as_str().to_owned().into()),
+            let id;
+            let (sql, key): (&str, &dyn rusqlite::ToSql) = match target {
+                FileRef::Id(file) => {
+                    id = file.as_uuid().into_bytes();
+                    (FILE_BY_ID, &id)
+                }
+                FileRef::Path(path) => (FILE_AT_PATH, &path.as_str()),
             };
             conn.prepare_cached(sql)?
                 .query_row((key, workspace.as_uuid().as_bytes().as_slice()), |row| {
@@ -136,13 +140,7 @@ impl DirectReads {
         self.run(|conn| {
             conn.prepare_cached(COUNTERS)?
                 .query_row([workspace.as_uuid().as_bytes().as_slice()], |row| {
-                    let count = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
-                    Ok(Counters {
-                        live_bytes: count(0)?,
-                        history_bytes: count(1)?,
-                        file_count: count(2)?,
-                        event_seq: count(3)?,
-                    })
+                    Ok(Counters::stored(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                 })
                 .optional()
         })

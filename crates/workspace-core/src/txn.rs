@@ -35,12 +35,17 @@ pub(crate) struct Counters {
 
 impl Counters {
     fn of(row: &user_workspace::Model) -> Self {
+        Self::stored(row.live_bytes, row.history_bytes, row.file_count, row.event_seq)
+    }
+
+    /// The counters from their stored columns, in the row's order (a negative value reads as 0).
+    pub(crate) fn stored(live_bytes: i64, history_bytes: i64, file_count: i64, event_seq: i64) -> Self {
         let u = |v: i64| u64::try_from(v).unwrap_or(0);
         Self {
-            live_bytes: u(row.live_bytes),
-            history_bytes: u(row.history_bytes),
-            file_count: u(row.file_count),
-            event_seq: u(row.event_seq),
+            live_bytes: u(live_bytes),
+            history_bytes: u(history_bytes),
+            file_count: u(file_count),
+            event_seq: u(event_seq),
         }
     }
 
