@@ -304,7 +304,31 @@ pub(crate) async fn latest_id(db: &Db, workspace: WorkspaceId) -> Result<u64> {
 /// [`WorkspaceError::EventsExpired`] with the oldest id still held (or the next id when none is);
 /// an `after` beyond the latest event is InvalidInput.
 pub(crate) async fn read_after(db: &Db, workspace: WorkspaceId, after: u64, limit: u64) -> Result<Vec<Event>> {
-    let page: Vec<Event> = workspace_event::Entity::find()
+    let page = page_after(db, workspace, after, limit).await?;
+    if after == 0 || !page.is_empty() {
+        return held_after(page, after);
+    }
+    let latest = latest_id(db, workspace).await?;
+    if after > latest {
+        return Err(WorkspaceError::InvalidInput(format!(
+            "event id {after} is beyond the workspace's latest event ({latest})"
+        )));
+    }
+    if after == latest {
+        return Ok(page);
+    }
+    // Events up to `latest` committed after the empty page was read and before `latest` was: they
+    // are in the table for a read that starts now, unless retention (oldest first) removed them.
+    let page = page_after(db, workspace, after, limit).await?;
+    if page.is_empty() {
+        return Err(WorkspaceError::EventsExpired { after, oldest: latest + 1 });
+    }
+    held_after(page, after)
+}
+
+/// At most `limit` of `workspace`'s events after `after`, oldest first, as the table holds them.
+async fn page_after(db: &Db, workspace: WorkspaceId, after: u64, limit: u64) -> Result<Vec<Event>> {
+    workspace_event::Entity::find()
         .filter(workspace_event::Column::WorkspaceId.eq(workspace.as_uuid()))
         .filter(workspace_event::Column::Id.gt(i64::try_from(after).unwrap_or(i64::MAX)))
         .order_by_asc(workspace_event::Column::Id)
@@ -313,27 +337,17 @@ pub(crate) async fn read_after(db: &Db, workspace: WorkspaceId, after: u64, limi
         .await?
         .into_iter()
         .map(Event::try_from)
-        .collect::<Result<_>>()?;
-    if after == 0 {
-        return Ok(page);
-    }
+        .collect()
+}
+
+/// `page` (non-empty, or read from the start) if it follows `after` without a gap. Ids are
+/// consecutive: a first id past `after + 1` means the ones between were purged.
+fn held_after(page: Vec<Event>, after: u64) -> Result<Vec<Event>> {
     match page.first() {
-        Some(first) if first.id == after + 1 => Ok(page),
-        // Ids are consecutive: a first id past `after + 1` means the ones between were purged.
-        Some(first) => Err(WorkspaceError::EventsExpired { after, oldest: first.id }),
-        None => {
-            let latest = latest_id(db, workspace).await?;
-            if after > latest {
-                Err(WorkspaceError::InvalidInput(format!(
-                    "event id {after} is beyond the workspace's latest event ({latest})"
-                )))
-            } else if after < latest {
-                // Retention purges oldest first: nothing after `after` is left at all.
-                Err(WorkspaceError::EventsExpired { after, oldest: latest + 1 })
-            } else {
-                Ok(page)
-            }
+        Some(first) if after != 0 && first.id != after + 1 => {
+            Err(WorkspaceError::EventsExpired { after, oldest: first.id })
         }
+        _ => Ok(page),
     }
 }
 

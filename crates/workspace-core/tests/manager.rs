@@ -426,6 +426,38 @@ async fn reads_on_the_calling_thread_answer_as_the_pool_does() {
     assert!(after.answered - before.answered >= 2 * targets.len() as u64, "{before:?} -> {after:?}");
 }
 
+/// A subscription from now reads the table after the latest event id it saw; when that read finds
+/// nothing but the id has moved on meanwhile (a write committed between the two reads), the
+/// events are there to read, not expired. Nothing is purged here, so no read may say expired.
+/// (It once did, and a legacy MCP subscription ended on it: `events_expired`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_feed_opened_while_writes_commit_never_reports_expired_events() {
+    use workspace_core::FeedStart;
+    let Some(env) = TestEnv::new(workspace_testkit::DbKind::Sqlite).await else { return };
+    let workspaces = env.workspaces();
+    let m = manager_with(&workspaces, "alice", None).await;
+    let workspace = workspaces.workspace_of(&UserId::new("alice").unwrap()).await.unwrap();
+    let writer = {
+        let m = m.clone();
+        tokio::spawn(async move {
+            for i in 0..400u64 {
+                m.write_bytes(new_file(&m, &format!("/w/{i}")), body(i, 64)).await.unwrap();
+            }
+        })
+    };
+    let mut opened = 0;
+    while !writer.is_finished() {
+        let mut feed = workspaces.subscribe(workspace, FeedStart::Now).await.unwrap();
+        // No event within the wait is fine; an error is not.
+        if let Ok(next) = tokio::time::timeout(Duration::from_millis(20), feed.next()).await {
+            assert!(next.is_ok(), "after {opened} feeds: {next:?}");
+        }
+        opened += 1;
+    }
+    writer.await.unwrap();
+    assert!(opened > 10, "the feeds were opened while the writes went on ({opened})");
+}
+
 /// The one value `sql` answers, as text (integers formatted).
 async fn scalar(conn: &impl sea_orm::ConnectionTrait, sql: &str) -> String {
     let row = conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql)).await.unwrap();
