@@ -226,10 +226,9 @@ impl Checksum {
         &self.0
     }
 
-    /// The checksum of `bytes`.
+    /// The checksum of `bytes` (with the hash uploads use, see [`crate::meter`]).
     pub fn of(bytes: &[u8]) -> Self {
-        use sha2::Digest;
-        Self(hex::encode(sha2::Sha256::digest(bytes)))
+        Self(hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes)))
     }
 
     pub(crate) fn from_trusted(hex: String) -> Self {
