@@ -226,7 +226,7 @@ impl Checksum {
         &self.0
     }
 
-    /// The checksum of `bytes` (with the hash uploads use, see [`crate::meter`]).
+    /// The checksum of `bytes`: their SHA-256, hashed as uploads are (`ring`).
     pub fn of(bytes: &[u8]) -> Self {
         Self(hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes)))
     }
