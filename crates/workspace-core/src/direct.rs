@@ -4,11 +4,13 @@
 //! sqlx runs each SQLite connection on a thread of its own and hands it every statement over a
 //! channel: a lookup that SQLite answers in microseconds costs two thread wake-ups, which under
 //! load are most of the request's context switches (a 1 MiB range request took 8, ~60 % of them
-//! on its one `SELECT`; `bench/NOTES.md`). The reads here — a file by id or path, with its
-//! content when that is kept in the database, and a workspace's counters — run instead on
-//! connections of this module's own, on whatever thread asks, as the local store opens a blob's
-//! file on it. Each is one indexed lookup of pages the OS has cached for a database in use, as
-//! short as that `open`.
+//! on its one `SELECT`; `bench/NOTES.md`), and a statement that returns rows sends each row
+//! as a message of its own. The reads here — a file by id or path, with its content when that
+//! is kept in the database, a workspace's counters, and the rows of a listing's page — run
+//! instead on connections of this module's own, on whatever thread asks, as the local store
+//! opens a blob's file on it. Each is one indexed lookup, or one bounded range of an index (a
+//! page is at most `MAX_PAGE_SIZE` + 1 rows; a name search examines at most `SEARCH_WINDOW`
+//! index entries), of pages the OS has cached for a database in use.
 //!
 //! Every read here is an optimisation, never the only way: it answers `None` when it could not
 //! run (the database busy, a connection that would not open, a value in a form it does not
@@ -47,6 +49,31 @@ macro_rules! file_columns {
          f.created_at, f.updated_at, f.content_id, f.chain_id, f.version, f.is_current, f.history_since"
     };
 }
+
+/// The names of [`file_columns`], as a statement built by `file::Entity::find()` names them.
+const FILE_COLUMN_NAMES: [&str; 21] = [
+    "id",
+    "workspace_id",
+    "name",
+    "path",
+    "storage_path",
+    "mime_type",
+    "size_bytes",
+    "checksum",
+    "is_deleted",
+    "deleted_at",
+    "metadata",
+    "source",
+    "source_session_id",
+    "source_exec_id",
+    "created_at",
+    "updated_at",
+    "content_id",
+    "chain_id",
+    "version",
+    "is_current",
+    "history_since",
+];
 
 /// Rows of the workspace outside the trash (`rows::visible`), with the flags written as the
 /// partial indexes write them.
@@ -131,6 +158,28 @@ impl DirectReads {
                     Ok((file_row(row)?, content))
                 })
                 .optional()
+        })
+    }
+
+    /// The file rows `statement` selects: a `SELECT` of a file row's columns in the entity's
+    /// order (as `file::Entity::find()` builds it for SQLite), as many rows as it names. `None`:
+    /// ask the pool (also for a statement whose columns are not those, or with a value this
+    /// module does not bind exactly as sqlx does).
+    ///
+    /// A page of a listing is one statement of up to a few hundred rows; through the pool each
+    /// row is a message from the connection's thread.
+    pub(crate) fn files(&self, statement: &sea_orm::Statement) -> Option<Vec<file::Model>> {
+        let values = match &statement.values {
+            Some(values) => values.iter().map(bound).collect::<Option<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        self.run(|conn| {
+            let mut select = conn.prepare_cached(&statement.sql)?;
+            let columns = select.column_names();
+            if columns.len() != FILE_COLUMN_NAMES.len() || columns.iter().zip(FILE_COLUMN_NAMES).any(|(a, b)| *a != b) {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            select.query_map(rusqlite::params_from_iter(values), file_row)?.collect()
         })
     }
 
@@ -237,6 +286,34 @@ fn file_row(row: &Row<'_>) -> rusqlite::Result<file::Model> {
         is_current: row.get(19)?,
         history_since: time_at(row, 20)?,
     })
+}
+
+/// A value bound as sqlx binds it on SQLite (ids as 16-byte blobs, times as RFC 3339 text with
+/// an offset, flags as integers), so that comparisons with stored values agree; `None` for a
+/// kind of value no listing binds.
+fn bound(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
+    use rusqlite::types::Value as Sql;
+    use sea_orm::Value;
+    let value = match value {
+        Value::Bool(b) => b.map(|b| Sql::Integer(i64::from(b))),
+        Value::TinyInt(i) => i.map(|i| Sql::Integer(i64::from(i))),
+        Value::SmallInt(i) => i.map(|i| Sql::Integer(i64::from(i))),
+        Value::Int(i) => i.map(|i| Sql::Integer(i64::from(i))),
+        Value::BigInt(i) => i.map(Sql::Integer),
+        Value::TinyUnsigned(i) => i.map(|i| Sql::Integer(i64::from(i))),
+        Value::SmallUnsigned(i) => i.map(|i| Sql::Integer(i64::from(i))),
+        Value::Unsigned(i) => i.map(|i| Sql::Integer(i64::from(i))),
+        Value::BigUnsigned(i) => match i {
+            Some(i) => Some(Sql::Integer(i64::try_from(*i).ok()?)),
+            None => None,
+        },
+        Value::String(s) => s.clone().map(Sql::Text),
+        Value::Bytes(b) => b.clone().map(Sql::Blob),
+        Value::Uuid(u) => u.map(|u| Sql::Blob(u.as_bytes().to_vec())),
+        Value::ChronoDateTimeUtc(t) => t.map(|t| Sql::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))),
+        _ => return None,
+    };
+    Some(value.unwrap_or(Sql::Null))
 }
 
 fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 
 use crate::entity::user_workspace_file as file;
@@ -105,7 +106,7 @@ impl WorkspaceManager {
                 select = select.filter(end.clone().until(order));
             }
         }
-        let mut found = sorted(select).limit(limit + 1).all(db).await?;
+        let mut found = self.select_files(sorted(select).limit(limit + 1)).await?;
         let next_cursor = if found.len() as u64 > limit {
             found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             found.last().map(|row| Cursor::of(row, sort).encode())
@@ -184,11 +185,13 @@ impl WorkspaceManager {
         let file_paths: Vec<&str> = children.iter().filter(|c| c.1.is_none()).map(|c| c.0.as_str()).collect();
         let mut files = Vec::with_capacity(file_paths.len());
         if !file_paths.is_empty() {
-            let rows = file::Entity::find()
-                .filter(rows::current(self.workspace_id()))
-                .filter(file::Column::Path.is_in(file_paths))
-                .order_by_asc(file::Column::Path)
-                .all(db.conn())
+            let rows = self
+                .select_files(
+                    file::Entity::find()
+                        .filter(rows::current(self.workspace_id()))
+                        .filter(file::Column::Path.is_in(file_paths))
+                        .order_by_asc(file::Column::Path),
+                )
                 .await?;
             for row in rows {
                 files.push(rows::to_info(row)?);
@@ -207,6 +210,20 @@ impl WorkspaceManager {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(FilePage { files, folders, next_cursor })
+    }
+}
+
+impl WorkspaceManager {
+    /// The file rows `select` finds: read on the calling thread where the database allows it
+    /// (see [`crate::direct`]), else through the pool.
+    async fn select_files(&self, select: sea_orm::Select<file::Entity>) -> Result<Vec<file::Model>> {
+        let db = self.workspaces().db();
+        if let Some(direct) = db.direct()
+            && let Some(found) = direct.files(&select.build(DbBackend::Sqlite))
+        {
+            return Ok(found);
+        }
+        Ok(select.all(db.conn()).await?)
     }
 }
 

@@ -426,6 +426,100 @@ async fn reads_on_the_calling_thread_answer_as_the_pool_does() {
     assert!(after.answered - before.answered >= 2 * targets.len() as u64, "{before:?} -> {after:?}");
 }
 
+/// On a SQLite file a listing's pages are read on the calling thread too (`direct.rs`). Every
+/// sort, order, page size, name search and folder listing must page exactly as through the pool,
+/// cursors included (a cursor's time is compared with stored text, so it must be bound as sqlx
+/// binds it), and none may fall back to the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_on_the_calling_thread_answer_as_the_pool_does() {
+    let Some(env) = TestEnv::new(workspace_testkit::DbKind::Sqlite).await else { return };
+    let direct = env.workspaces();
+    let pooled =
+        Workspaces::new(Db::from_connection(env.db.conn().clone()), env.storage.clone(), Settings::default()).unwrap();
+    let m = manager_with(&direct, "alice", Some("s1")).await;
+    let other_session = manager_with(&direct, "alice", Some("s2")).await;
+    let mut meta = serde_json::Map::new();
+    meta.insert("k".into(), serde_json::json!(["v", 2]));
+    // Equal sizes (ties broken by path), blobs and inline content, metadata, a moved file, an
+    // older version, a file in the trash, another session's file, nested folders.
+    let specs: [(&str, usize); 9] = [
+        ("/a/Report.md", 30),
+        ("/a/b/notes.txt", 10),
+        ("/a/b/c/deep.bin", BLOB),
+        ("/c/report-final.md", 30),
+        ("/c/zeta.bin", 5),
+        ("/top.txt", 30),
+        ("/x y/ünï.txt", 7),
+        ("/a/b/more.md", 10),
+        ("/z.md", 1),
+    ];
+    for (i, (at, size)) in specs.into_iter().enumerate() {
+        let new = NewFile { metadata: meta.clone(), ..new_file(&m, at) };
+        m.write_bytes(new, body(i as u64, size)).await.unwrap();
+    }
+    m.write_bytes(new_file(&m, "/top.txt").with_overwrite(true), body(99, 12)).await.unwrap();
+    let gone = m.write_bytes(new_file(&m, "/a/gone.md"), "gone").await.unwrap();
+    m.delete(gone.id, Precondition::None).await.unwrap();
+    let moved = m.write_bytes(new_file(&m, "/from.md"), "moved").await.unwrap();
+    m.move_file(moved.id, m.resolve_path("/a/moved.md").unwrap(), PlaceOptions::default()).await.unwrap();
+    other_session.write_bytes(new_file(&other_session, "/other.md"), "other").await.unwrap();
+
+    let p = manager_with(&pooled, "alice", Some("s1")).await;
+    let pages = |m: WorkspaceManager, options: ListOptions| async move {
+        let mut out = Vec::new();
+        let mut options = options;
+        loop {
+            let page = m.list(options.clone()).await;
+            let next = page.as_ref().ok().and_then(|page| page.next_cursor.clone());
+            out.push(format!("{page:?}"));
+            match next {
+                Some(next) if out.len() < 50 => options.cursor = Some(next),
+                _ => return out,
+            }
+        }
+    };
+    let before = env.db.direct_read_counts().unwrap();
+    let mut listings = 0;
+    let mut files_seen = 0;
+    for sort in [SortKey::Path, SortKey::CreatedAt, SortKey::Size] {
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            for query in [None, Some("report"), Some("ZZZ")] {
+                for (limit, all_sessions, prefix) in [(1, false, None), (3, true, None), (100, true, Some("/a"))] {
+                    let options = ListOptions {
+                        prefix: prefix.map(|at| m.resolve_prefix(at, all_sessions).unwrap()),
+                        include_all_sessions: all_sessions,
+                        limit,
+                        sort,
+                        order,
+                        query: query.map(str::to_owned),
+                        ..ListOptions::default()
+                    };
+                    let (ours, theirs) = (pages(m.clone(), options.clone()).await, pages(p.clone(), options).await);
+                    assert_eq!(ours, theirs, "{sort:?} {order:?} {query:?} limit {limit} prefix {prefix:?}");
+                    listings += ours.len();
+                    files_seen += ours.iter().map(|page| page.matches("FileInfo {").count()).sum::<usize>();
+                }
+            }
+        }
+    }
+    for (at, limit) in [("/", 1), ("/", 100), ("/a", 2), ("/a/b", 100)] {
+        let options = ListOptions {
+            prefix: Some(m.resolve_prefix(at, false).unwrap()),
+            limit,
+            delimiter: true,
+            ..ListOptions::default()
+        };
+        let (ours, theirs) = (pages(m.clone(), options.clone()).await, pages(p.clone(), options).await);
+        assert_eq!(ours, theirs, "folder listing of {at}, pages of {limit}");
+        listings += ours.len();
+    }
+    // The comparison compared something: every order listed the files, each page read here.
+    assert!(files_seen > 100, "{files_seen} files listed");
+    let after = env.db.direct_read_counts().unwrap();
+    assert_eq!(after.deferred, before.deferred, "every page answered on the calling thread");
+    assert!(after.answered - before.answered >= listings as u64 / 2, "{listings} pages: {before:?} -> {after:?}");
+}
+
 /// A subscription from now reads the table after the latest event id it saw; when that read finds
 /// nothing but the id has moved on meanwhile (a write committed between the two reads), the
 /// events are there to read, not expired. Nothing is purged here, so no read may say expired.
