@@ -71,7 +71,7 @@ where
     S: Stream<Item = io::Result<Bytes>> + Send + 'static,
 {
     let (meter, mut metered) = Meter::wrap(body, cap);
-    let over_cap = |m: &Meter| StageError::OverCap { bytes: m.finish().bytes };
+    let over_cap = |m: &Meter| StageError::OverCap { bytes: m.bytes() };
     let mut buffered: Vec<Bytes> = Vec::new();
     let mut len = 0u64;
     let mut ended = false;
@@ -93,7 +93,7 @@ where
     }
     let id = ContentId::new();
     if ended {
-        let measured = meter.finish();
+        let measured = meter.finish().map_err(StageError::Body)?;
         let bytes = if buffered.len() == 1 { buffered.swap_remove(0) } else { buffered.concat().into() };
         return Ok(staged(id, measured, StagedData::Inline(bytes)));
     }
@@ -101,8 +101,10 @@ where
     // Armed before the first byte moves: whatever happens from here, the blob is accounted for.
     let guard = BlobGuard::new(db.clone(), storage.clone(), workspace, id);
     let body = futures::stream::iter(buffered.into_iter().map(Ok)).chain(metered).boxed();
-    let failure = match storage.put(&key, body).await {
-        Ok(_) => return Ok(staged(id, meter.finish(), StagedData::Blob(guard))),
+    let stored = storage.put(&key, body).await;
+    let failure = match stored.map(|_| meter.finish()) {
+        Ok(Ok(measured)) => return Ok(staged(id, measured, StagedData::Blob(guard))),
+        Ok(Err(e)) => StageError::Body(e),
         Err(_) if meter.exceeded() => over_cap(&meter),
         Err(StorageError::Body(e)) => StageError::Body(e),
         Err(e) => StageError::Storage(e),
