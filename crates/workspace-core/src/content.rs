@@ -9,7 +9,9 @@
 //! A staged blob is guarded ([`BlobGuard`]): if the write fails, is cancelled (the request future
 //! dropped at any await point) or its commit is ambiguous, the guard removes the blob unless a
 //! content row refers to it. The check runs inside a write transaction, so it waits for a commit
-//! still in flight and never removes the blob of content that committed.
+//! still in flight and never removes the blob of content that committed. The blob's upload runs
+//! as a task that holds the guard until the upload is over, so a cancelled write never leaves an
+//! upload in flight that could store the blob after the guard removed it.
 
 use std::io;
 
@@ -101,7 +103,16 @@ where
     // Armed before the first byte moves: whatever happens from here, the blob is accounted for.
     let guard = BlobGuard::new(db.clone(), storage.clone(), workspace, id);
     let body = futures::stream::iter(buffered.into_iter().map(Ok)).chain(metered).boxed();
-    let stored = storage.put(&key, body).await;
+    // The put runs as a task of its own, which holds the guard until the put is over: a caller
+    // cancelled meanwhile (the client went away) drops only its wait, so no request to the store
+    // is left in flight to land after the guard removed the blob (an orphan), and the guard's
+    // cleanup runs once nothing more can arrive.
+    let put = tokio::spawn({
+        let storage = storage.clone();
+        async move { (storage.put(&key, body).await, guard) }
+    });
+    let (stored, guard) =
+        put.await.map_err(|e| StageError::Storage(StorageError::Other(format!("upload task: {e}"))))?;
     let failure = match stored.map(|_| meter.finish()) {
         Ok(Ok(measured)) => return Ok(staged(id, measured, StagedData::Blob(guard))),
         Ok(Err(e)) => StageError::Body(e),

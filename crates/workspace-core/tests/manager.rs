@@ -1067,8 +1067,9 @@ async fn cancelled_writes_leave_no_blob(env: TestEnv) {
     for task in tasks {
         let _ = task.await.unwrap();
     }
-    // Deterministically too: a writer dropped while its blob is stored but its row not yet
-    // committed (the backend holds the put after storing the object).
+    // Deterministically too: a writer dropped while its blob is stored but its put has not
+    // returned (the backend holds the put after storing the object). The put finishes in a task
+    // of its own; only then does the guard remove the blob, so nothing can land after it.
     let faulty = FaultyStorage::new(env.storage.clone());
     let faults = Arc::clone(&faulty.faults);
     faults.hold_put.store(true, Ordering::SeqCst);
@@ -1086,6 +1087,7 @@ async fn cancelled_writes_leave_no_blob(env: TestEnv) {
     writer.abort();
     assert!(writer.await.unwrap_err().is_cancelled());
     faults.hold_put.store(false, Ordering::SeqCst);
+    faults.release.notify_one();
     // The guards' cleanup runs in the background: give it a moment, then nothing is orphaned,
     // without running gc.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
