@@ -165,21 +165,39 @@ impl DirectReads {
     /// order (as `file::Entity::find()` builds it for SQLite), as many rows as it names. `None`:
     /// ask the pool (also for a statement whose columns are not those, or with a value this
     /// module does not bind exactly as sqlx does).
-    ///
-    /// A page of a listing is one statement of up to a few hundred rows; through the pool each
-    /// row is a message from the connection's thread.
     pub(crate) fn files(&self, statement: &sea_orm::Statement) -> Option<Vec<file::Model>> {
+        self.select(statement, Some(&FILE_COLUMN_NAMES), file_row)
+    }
+
+    /// The rows `statement` (built for SQLite) selects, each read by `decode`. `None`: ask the
+    /// pool (also for a value this module does not bind exactly as sqlx does).
+    pub(crate) fn rows<T>(
+        &self,
+        statement: &sea_orm::Statement,
+        decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Option<Vec<T>> {
+        self.select(statement, None, decode)
+    }
+
+    /// [`rows`](Self::rows), refusing a statement whose columns are not named `columns`.
+    fn select<T>(
+        &self,
+        statement: &sea_orm::Statement,
+        columns: Option<&[&str]>,
+        decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Option<Vec<T>> {
         let values = match &statement.values {
             Some(values) => values.iter().map(bound).collect::<Option<Vec<_>>>()?,
             None => Vec::new(),
         };
         self.run(|conn| {
             let mut select = conn.prepare_cached(&statement.sql)?;
-            let columns = select.column_names();
-            if columns.len() != FILE_COLUMN_NAMES.len() || columns.iter().zip(FILE_COLUMN_NAMES).any(|(a, b)| *a != b) {
+            if let Some(expected) = columns
+                && select.column_names() != expected
+            {
                 return Err(rusqlite::Error::InvalidQuery);
             }
-            select.query_map(rusqlite::params_from_iter(values), file_row)?.collect()
+            select.query_map(rusqlite::params_from_iter(values), decode)?.collect()
         })
     }
 

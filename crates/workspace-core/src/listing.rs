@@ -156,12 +156,22 @@ impl WorkspaceManager {
             lo_chars.into(),
             i64::try_from(limit + 1).unwrap_or(i64::MAX).into(),
         ];
-        let found = db.conn().query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+        let statement = sea_orm::Statement::from_sql_and_values(backend, sql, values);
+        let direct =
+            db.direct().and_then(|direct| direct.rows(&statement, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))));
+        let found: Vec<(String, Option<String>, Option<String>)> = match direct {
+            Some(found) => found,
+            None => {
+                let found = db.conn().query_all_raw(statement).await?;
+                let mut rows = Vec::with_capacity(found.len());
+                for row in &found {
+                    rows.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?));
+                }
+                rows
+            }
+        };
         let mut children = Vec::with_capacity(found.len());
-        for row in &found {
-            let first: String = row.try_get_by_index(0)?;
-            let folder: Option<String> = row.try_get_by_index(1)?;
-            let totals: Option<String> = row.try_get_by_index(2)?;
+        for (first, folder, totals) in found {
             let (count, bytes) = totals
                 .as_deref()
                 .and_then(|t| t.split_once(','))
