@@ -9,14 +9,18 @@
 //! A staged blob is guarded ([`BlobGuard`]): if the write fails, is cancelled (the request future
 //! dropped at any await point) or its commit is ambiguous, the guard removes the blob unless a
 //! content row refers to it. The check runs inside a write transaction, so it waits for a commit
-//! still in flight and never removes the blob of content that committed. The blob's upload runs
-//! as a task that holds the guard until the upload is over, so a cancelled write never leaves an
-//! upload in flight that could store the blob after the guard removed it.
+//! still in flight and never removes the blob of content that committed. A write cancelled while
+//! its blob's upload is under way leaves the upload to finish in a task of its own, holding the
+//! guard, so no upload in flight can store the blob after the guard removed it.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
 use sea_orm::EntityTrait;
 
 use crate::db::Db;
@@ -103,16 +107,15 @@ where
     // Armed before the first byte moves: whatever happens from here, the blob is accounted for.
     let guard = BlobGuard::new(db.clone(), storage.clone(), workspace, id);
     let body = futures::stream::iter(buffered.into_iter().map(Ok)).chain(metered).boxed();
-    // The put runs as a task of its own, which holds the guard until the put is over: a caller
-    // cancelled meanwhile (the client went away) drops only its wait, so no request to the store
-    // is left in flight to land after the guard removed the blob (an orphan), and the guard's
-    // cleanup runs once nothing more can arrive.
-    let put = tokio::spawn({
+    // The put runs on this task; if this task is dropped before the put is over (the client
+    // went away), the put runs to its end in a task of its own and only then does the guard
+    // clean up: no request to the store is left in flight to land after the guard removed the
+    // blob (an orphan).
+    let put = {
         let storage = storage.clone();
-        async move { (storage.put(&key, body).await, guard) }
-    });
-    let (stored, guard) =
-        put.await.map_err(|e| StageError::Storage(StorageError::Other(format!("upload task: {e}"))))?;
+        async move { storage.put(&key, body).await }.boxed()
+    };
+    let (stored, guard) = PutToEnd { put: Some(put), guard: Some(guard) }.await;
     let failure = match stored {
         Ok(_) => return Ok(staged(id, meter.finish(), StagedData::Blob(guard))),
         Err(_) if meter.exceeded() => over_cap(&meter),
@@ -123,6 +126,43 @@ where
     // no content row was ever recorded for it.
     guard.discard().await;
     Err(failure)
+}
+
+/// A blob's put and its guard: the put is polled by the caller, and finished in a task of its
+/// own if the caller drops it first; the guard is released only once the put is over.
+struct PutToEnd {
+    put: Option<BoxFuture<'static, Result<u64, StorageError>>>,
+    guard: Option<BlobGuard>,
+}
+
+impl Future for PutToEnd {
+    type Output = (Result<u64, StorageError>, BlobGuard);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(put) = this.put.as_mut() else { panic!("PutToEnd polled after it finished") };
+        let stored = ready!(put.as_mut().poll(cx));
+        this.put = None;
+        let guard = this.guard.take().expect("the guard is held until the put finishes");
+        Poll::Ready((stored, guard))
+    }
+}
+
+impl Drop for PutToEnd {
+    fn drop(&mut self) {
+        if let (Some(put), Some(guard)) = (self.put.take(), self.guard.take()) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        let _ = put.await;
+                        drop(guard);
+                    });
+                }
+                // No runtime: the guard says so and leaves the blob to gc.
+                Err(_) => drop(guard),
+            }
+        }
+    }
 }
 
 fn staged(id: ContentId, measured: Measured, data: StagedData) -> Staged {
