@@ -115,7 +115,7 @@ where
         let storage = storage.clone();
         async move { storage.put(&key, body).await }.boxed()
     };
-    let (stored, guard) = PutToEnd { put: Some(put), guard: Some(guard) }.await;
+    let (stored, guard) = PutToEnd(Some((put, guard))).await;
     let failure = match stored {
         Ok(_) => return Ok(staged(id, meter.finish(), StagedData::Blob(guard))),
         Err(_) if meter.exceeded() => over_cap(&meter),
@@ -130,9 +130,12 @@ where
 
 /// A blob's put and its guard: the put is polled by the caller, and finished in a task of its
 /// own if the caller drops it first; the guard is released only once the put is over.
-struct PutToEnd {
-    put: Option<BoxFuture<'static, Result<u64, StorageError>>>,
-    guard: Option<BlobGuard>,
+struct PutToEnd(Option<(BoxFuture<'static, Result<u64, StorageError>>, BlobGuard)>);
+
+impl std::fmt::Debug for PutToEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutToEnd").field("over", &self.0.is_none()).finish_non_exhaustive()
+    }
 }
 
 impl Future for PutToEnd {
@@ -140,17 +143,19 @@ impl Future for PutToEnd {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(put) = this.put.as_mut() else { panic!("PutToEnd polled after it finished") };
+        // Polled again after it finished: nothing more will come.
+        let Some((put, _)) = this.0.as_mut() else { return Poll::Pending };
         let stored = ready!(put.as_mut().poll(cx));
-        this.put = None;
-        let guard = this.guard.take().expect("the guard is held until the put finishes");
-        Poll::Ready((stored, guard))
+        match this.0.take() {
+            Some((_, guard)) => Poll::Ready((stored, guard)),
+            None => Poll::Pending,
+        }
     }
 }
 
 impl Drop for PutToEnd {
     fn drop(&mut self) {
-        if let (Some(put), Some(guard)) = (self.put.take(), self.guard.take()) {
+        if let Some((put, guard)) = self.0.take() {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     runtime.spawn(async move {
