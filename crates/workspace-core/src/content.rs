@@ -77,7 +77,7 @@ where
     S: Stream<Item = io::Result<Bytes>> + Send + 'static,
 {
     let (meter, mut metered) = Meter::wrap(body, cap);
-    let over_cap = |m: &Meter| StageError::OverCap { bytes: m.finish().bytes };
+    let over_cap = |m: &Meter| StageError::OverCap { bytes: m.bytes() };
     let mut buffered: Vec<Bytes> = Vec::new();
     let mut len = 0u64;
     let mut ended = false;
@@ -99,7 +99,7 @@ where
     }
     let id = ContentId::new();
     if ended {
-        let measured = meter.finish();
+        let measured = meter.finish().map_err(StageError::Body)?;
         let bytes = if buffered.len() == 1 { buffered.swap_remove(0) } else { buffered.concat().into() };
         return Ok(staged(id, measured, StagedData::Inline(bytes)));
     }
@@ -116,8 +116,9 @@ where
         async move { storage.put(&key, body).await }.boxed()
     };
     let (stored, guard) = PutToEnd(Some((put, guard))).await;
-    let failure = match stored {
-        Ok(_) => return Ok(staged(id, meter.finish(), StagedData::Blob(guard))),
+    let failure = match stored.map(|_| meter.finish()) {
+        Ok(Ok(measured)) => return Ok(staged(id, measured, StagedData::Blob(guard))),
+        Ok(Err(e)) => StageError::Body(e),
         Err(_) if meter.exceeded() => over_cap(&meter),
         Err(StorageError::Body(e)) => StageError::Body(e),
         Err(e) => StageError::Storage(e),
