@@ -221,9 +221,7 @@ impl WorkspaceManager {
             .collect::<Result<Vec<_>>>()?;
         Ok(FilePage { files, folders, next_cursor })
     }
-}
 
-impl WorkspaceManager {
     /// The file rows `select` finds: read on the calling thread where the database allows it
     /// (see [`crate::direct`]), else through the pool.
     async fn select_files(&self, select: sea_orm::Select<file::Entity>) -> Result<Vec<file::Model>> {

@@ -29,6 +29,8 @@ use crate::storage::BodyStream;
 const HASH_HERE: u64 = 1024 * 1024;
 /// Bytes hashed per job on the blocking pool.
 const HASH_BATCH: usize = 1024 * 1024;
+/// A last batch shorter than this is hashed on the task that reads the body.
+const HASH_TAIL_HERE: usize = 64 * 1024;
 
 /// What the meter saw.
 #[derive(Debug)]
@@ -58,13 +60,13 @@ impl Meter {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + 'static,
     {
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let pump = Pump { body: body.boxed(), seen: Arc::clone(&seen), cap, hash: Hash::default(), done: false };
+        let meter = Self(Arc::new(Mutex::new(Seen::default())));
+        let pump = Pump { body: body.boxed(), meter: meter.clone(), cap, hash: Hash::default(), done: false };
         let stream = futures::stream::unfold(pump, |mut pump| async move {
             let item = pump.next().await?;
             Some((item, pump))
         });
-        (Self(seen), Box::pin(stream))
+        (meter, Box::pin(stream))
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -93,7 +95,7 @@ impl Meter {
 /// The metered stream's state.
 struct Pump {
     body: BodyStream,
-    seen: Arc<Mutex<Seen>>,
+    meter: Meter,
     cap: u64,
     hash: Hash,
     /// The body ended or failed: nothing more is pulled from it.
@@ -115,7 +117,7 @@ impl Pump {
                 self.done = true;
                 return match self.hash.finish().await {
                     Ok(digest) => {
-                        self.seen.lock().unwrap_or_else(PoisonError::into_inner).digest = Some(digest);
+                        self.meter.seen().digest = Some(digest);
                         None
                     }
                     Err(e) => Some(Err(e)),
@@ -128,7 +130,7 @@ impl Pump {
     }
 
     fn count(&self, chunk: &Bytes) -> io::Result<()> {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seen = self.meter.seen();
         seen.bytes += chunk.len() as u64;
         if seen.bytes > self.cap {
             seen.exceeded = true;
@@ -185,9 +187,11 @@ impl Hash {
     /// The hex digest of everything passed to [`update`](Self::update).
     async fn finish(&mut self) -> io::Result<String> {
         let context = self.settle().await?;
+        // A short tail is hashed here: its hand-off would cost more than it saves.
+        let tail_len = self.batch_len;
         let batch = self.take_batch();
-        let context = if batch.is_empty() {
-            context
+        let context = if tail_len < HASH_TAIL_HERE {
+            hash_all(context, &batch)
         } else {
             tokio::task::spawn_blocking(move || hash_all(context, &batch)).await.map_err(io::Error::other)?
         };
@@ -277,30 +281,33 @@ mod tests {
 
     /// A body past the first bytes hashed in place is hashed in batches on the blocking pool:
     /// whatever the chunks (smaller than a batch, straddling its end, one chunk of the whole
-    /// body), the digest is the SHA-256 of the whole body, and the bytes pass through unchanged.
+    /// body) and whatever its tail (half a batch, hashed beside; 17 bytes, hashed in place), the
+    /// digest is the SHA-256 of the whole body, and the bytes pass through unchanged.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_large_body_hashed_in_batches_beside_has_the_digest_of_the_whole() {
         use sha2::Digest;
-        let len = 3 * HASH_BATCH + HASH_BATCH / 2 + 17;
-        let body: Vec<u8> = (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-        let expected = hex::encode(sha2::Sha256::digest(&body));
-        for sizes in [vec![65_536], vec![HASH_BATCH + 1], vec![len], vec![7, 100_000], vec![HASH_BATCH - 1, 1, 2]] {
-            let mut chunks = Vec::new();
-            let mut at = 0;
-            for size in sizes.iter().cycle() {
-                if at >= len {
-                    break;
+        for len in [3 * HASH_BATCH + HASH_BATCH / 2 + 17, 2 * HASH_BATCH + 17] {
+            let body: Vec<u8> = (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+            let expected = hex::encode(sha2::Sha256::digest(&body));
+            for sizes in [vec![65_536], vec![HASH_BATCH + 1], vec![len], vec![7, 100_000], vec![HASH_BATCH - 1, 1, 2]] {
+                let mut chunks = Vec::new();
+                let mut at = 0;
+                for size in sizes.iter().cycle() {
+                    if at >= len {
+                        break;
+                    }
+                    let end = (at + size).min(len);
+                    chunks.push(Ok(Bytes::copy_from_slice(&body[at..end])));
+                    at = end;
                 }
-                let end = (at + size).min(len);
-                chunks.push(Ok(Bytes::copy_from_slice(&body[at..end])));
-                at = end;
+                let (meter, stream) = Meter::wrap(futures::stream::iter(chunks), len as u64);
+                let out: Vec<Bytes> = stream.try_collect().await.unwrap();
+                assert!(out.concat() == body, "the bytes pass unchanged");
+                let measured = meter.finish().unwrap();
+                let got = (measured.bytes, measured.sha256_hex.as_str());
+                assert_eq!(got, (len as u64, expected.as_str()), "{len} bytes in chunks of {sizes:?}");
+                assert_eq!(measured.head, body[..SNIFF_LEN]);
             }
-            let (meter, stream) = Meter::wrap(futures::stream::iter(chunks), len as u64);
-            let out: Vec<Bytes> = stream.try_collect().await.unwrap();
-            assert!(out.concat() == body, "the bytes pass unchanged");
-            let measured = meter.finish().unwrap();
-            assert_eq!((measured.bytes, measured.sha256_hex.as_str()), (len as u64, expected.as_str()), "{sizes:?}");
-            assert_eq!(measured.head, body[..SNIFF_LEN]);
         }
     }
 

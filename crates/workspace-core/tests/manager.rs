@@ -359,6 +359,16 @@ async fn postgres_plans_every_execution_of_a_prepared_statement_for_its_values()
     txn.rollback().await.unwrap();
 }
 
+/// A SQLite test database and its storage, twice: as the server opens them (reads on the calling
+/// thread where they can be) and read only through the pool, to compare the two.
+async fn direct_and_pooled() -> Option<(TestEnv, Workspaces, Workspaces)> {
+    let env = TestEnv::new(workspace_testkit::DbKind::Sqlite).await?;
+    let direct = env.workspaces();
+    let pooled =
+        Workspaces::new(Db::from_connection(env.db.conn().clone()), env.storage.clone(), Settings::default()).unwrap();
+    Some((env, direct, pooled))
+}
+
 /// On a SQLite file, lookups, opens and a write's preflight read on the calling thread
 /// (`direct.rs`), not through the pool. They must answer exactly what the pool answers, for
 /// every kind of row (inline and blob content, versions, moved, trashed, metadata, sessions,
@@ -366,11 +376,7 @@ async fn postgres_plans_every_execution_of_a_prepared_statement_for_its_values()
 /// fall back to the pool silently, so the test also counts that none did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_on_the_calling_thread_answer_as_the_pool_does() {
-    let Some(env) = TestEnv::new(workspace_testkit::DbKind::Sqlite).await else { return };
-    let direct = env.workspaces();
-    // The same database and storage, read only through the pool.
-    let pooled =
-        Workspaces::new(Db::from_connection(env.db.conn().clone()), env.storage.clone(), Settings::default()).unwrap();
+    let Some((env, direct, pooled)) = direct_and_pooled().await else { return };
     assert!(pooled.db().direct_read_counts().is_none());
 
     let m = manager_with(&direct, "alice", Some("s1")).await;
@@ -432,10 +438,7 @@ async fn reads_on_the_calling_thread_answer_as_the_pool_does() {
 /// binds it), and none may fall back to the pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_on_the_calling_thread_answer_as_the_pool_does() {
-    let Some(env) = TestEnv::new(workspace_testkit::DbKind::Sqlite).await else { return };
-    let direct = env.workspaces();
-    let pooled =
-        Workspaces::new(Db::from_connection(env.db.conn().clone()), env.storage.clone(), Settings::default()).unwrap();
+    let Some((env, direct, pooled)) = direct_and_pooled().await else { return };
     let m = manager_with(&direct, "alice", Some("s1")).await;
     let other_session = manager_with(&direct, "alice", Some("s2")).await;
     let mut meta = serde_json::Map::new();
