@@ -82,6 +82,9 @@ cleanup() {
   if [[ -n ${PG_DB:-} ]]; then # the PostgreSQL run's database
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" 2>/dev/null || true
   fi
+  if [[ ${STARTED_GCS:-0} == 1 ]]; then # the emulator, when this run started it
+    "$ROOT/scripts/fake-gcs.sh" stop 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
@@ -292,6 +295,10 @@ log "4 KiB writes on PostgreSQL + the GCS emulator: a second server of ours, 16 
 # Small files are kept in their rows (the default WS_INLINE_MAX_BYTES), so these writes never touch
 # object storage; the emulator is there because that is the deployment being measured.
 "$ROOT/scripts/services.sh" postgres
+# An emulator already running (a caller's) is used and left running; one started here is stopped
+# at exit.
+GCS_PID_FILE=${WS_CACHE_DIR:-$HOME/.cache/workspace}/fake-gcs/pid
+if [[ -f $GCS_PID_FILE ]] && kill -0 "$(cat "$GCS_PID_FILE")" 2>/dev/null; then STARTED_GCS=0; else STARTED_GCS=1; fi
 GCS_ENV=$("$ROOT/scripts/fake-gcs.sh" start)
 PG_DB=ws_bench_$$
 PG_ADMIN=(psql -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1)
