@@ -297,8 +297,7 @@ log "4 KiB writes on PostgreSQL + the GCS emulator: a second server of ours, 16 
 "$ROOT/scripts/services.sh" postgres
 # An emulator already running (a caller's) is used and left running; one started here is stopped
 # at exit.
-GCS_PID_FILE=${WS_CACHE_DIR:-$HOME/.cache/workspace}/fake-gcs/pid
-if [[ -f $GCS_PID_FILE ]] && kill -0 "$(cat "$GCS_PID_FILE")" 2>/dev/null; then STARTED_GCS=0; else STARTED_GCS=1; fi
+if "$ROOT/scripts/fake-gcs.sh" running; then STARTED_GCS=0; else STARTED_GCS=1; fi
 GCS_ENV=$("$ROOT/scripts/fake-gcs.sh" start)
 PG_DB=ws_bench_$$
 PG_ADMIN=(psql -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1)

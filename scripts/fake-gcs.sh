@@ -3,6 +3,7 @@
 #
 #   eval "$(scripts/fake-gcs.sh start)"   # prints the export lines below
 #   scripts/fake-gcs.sh stop
+#   scripts/fake-gcs.sh running           # exits 0 if this script's emulator is up at the endpoint
 #
 # `start` exports everything a server process, `workspace-server gc` and the test suites need to
 # use the emulator, and nothing else:
@@ -161,5 +162,6 @@ stop_quietly() {
 case "${1:-}" in
     start) start ;;
     stop) stop_quietly; log "stopped" ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    running) running_pid >/dev/null ;;
+    *) echo "usage: $0 start|stop|running" >&2; exit 2 ;;
 esac
