@@ -15,6 +15,7 @@ use sea_orm_migration::{MigrationTrait, async_trait};
 mod m20261124_000001_create_workspace_tables;
 mod m20261201_000002_history;
 mod m20261215_000003_listing_indexes;
+mod m20261216_000004_sort_index_guards;
 
 /// All migrations in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_workspace_tables::Migration),
             Box::new(m20261201_000002_history::Migration),
             Box::new(m20261215_000003_listing_indexes::Migration),
+            Box::new(m20261216_000004_sort_index_guards::Migration),
         ]
     }
 }

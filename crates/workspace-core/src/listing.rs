@@ -12,11 +12,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
+    QueryTrait, Select,
 };
 
 use crate::entity::user_workspace_file as file;
 use crate::error::{Result, WorkspaceError};
+use crate::ids::WorkspaceId;
 use crate::manager::{MAX_PAGE_SIZE, WorkspaceManager};
 use crate::model::{FilePage, FolderInfo, ListOptions, SortKey, SortOrder};
 use crate::path::{PathPrefix, WorkspacePath};
@@ -48,19 +49,18 @@ impl WorkspaceManager {
             }
             return self.list_children(&prefix, limit, cursor.as_deref()).await;
         }
-        let mut scope =
-            file::Entity::find().filter(rows::current(self.workspace_id())).filter(prefix_condition(&prefix));
+        let key = match sort {
+            SortKey::Path => None,
+            SortKey::CreatedAt => Some(file::Column::CreatedAt),
+            SortKey::Size => Some(file::Column::SizeBytes),
+        };
+        let mut scope = listing_scope(self.workspace_id(), &prefix, key);
         if let Some(cursor) = cursor {
             scope = scope.filter(Cursor::decode(&cursor, sort)?.after(order));
         }
         let direction = match order {
             SortOrder::Asc => Order::Asc,
             SortOrder::Desc => Order::Desc,
-        };
-        let key = match sort {
-            SortKey::Path => None,
-            SortKey::CreatedAt => Some(file::Column::CreatedAt),
-            SortKey::Size => Some(file::Column::SizeBytes),
         };
         // Ties go by path in the same direction, so each order is one index (key, path) read
         // forwards or backwards.
@@ -272,6 +272,17 @@ fn children_sql(backend: sea_orm::DbBackend) -> String {
     sql.replace("{p}", p)
 }
 
+/// The current files under `prefix`, as a listing sorted by `key` (`None`: by path) selects
+/// them: sorted by a key, with the condition that lets it read that key's index
+/// ([`rows::sort_index_guard`]).
+fn listing_scope(workspace: WorkspaceId, prefix: &PathPrefix, key: Option<file::Column>) -> Select<file::Entity> {
+    let scope = file::Entity::find().filter(rows::current(workspace)).filter(prefix_condition(prefix));
+    match key {
+        Some(_) => scope.filter(rows::sort_index_guard()),
+        None => scope,
+    }
+}
+
 /// Rows inside a folder: the folder path itself or anything below `dir/`. `'0'` is the byte
 /// after `'/'`, so `[dir/, dir0)` is exactly "starts with `dir/`" under byte-wise ordering (the
 /// path column uses the C collation on PostgreSQL and BINARY on SQLite).
@@ -406,5 +417,149 @@ mod tests {
         let size = Cursor::Size(1, "/a".into()).encode();
         assert!(Cursor::decode(&size, SortKey::CreatedAt).is_err());
         assert!(Cursor::decode("zz", SortKey::Path).is_err());
+    }
+}
+
+/// Which index answers a lookup by path and each listing's page, on both databases, as the
+/// planner sees the tables with and without statistics.
+#[cfg(test)]
+mod plans {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use sea_orm::{DatabaseConnection, Statement};
+    use workspace_testkit::{DbKind, TestEnv};
+
+    use super::*;
+    use crate::ids::UserId;
+    use crate::memory::InMemoryStorage;
+    use crate::model::{NewFile, Settings};
+    use crate::storage::Storage;
+    use crate::{Db, Workspaces};
+
+    /// The plan of `select` as the database would run it, one line per step.
+    async fn plan(conn: &DatabaseConnection, select: Select<file::Entity>) -> String {
+        let backend = conn.get_database_backend();
+        let statement = select.build(backend);
+        let (explain, column) = match backend {
+            DbBackend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+            _ => ("EXPLAIN", 0),
+        };
+        let explained = Statement::from_sql_and_values(
+            backend,
+            format!("{explain} {}", statement.sql),
+            statement.values.map(|values| values.0).unwrap_or_default(),
+        );
+        let rows = conn.query_all_raw(explained).await.unwrap();
+        rows.iter().map(|row| row.try_get_by_index::<String>(column).unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The statement of a lookup of the current file at `path`.
+    fn lookup(workspace: WorkspaceId, path: &str) -> Select<file::Entity> {
+        file::Entity::find().filter(rows::current(workspace)).filter(file::Column::Path.eq(path))
+    }
+
+    /// The statement of a listing's first page sorted by `key` (`None`: by path), newest or
+    /// largest first.
+    fn page(workspace: WorkspaceId, key: Option<file::Column>) -> Select<file::Entity> {
+        let scope = listing_scope(workspace, &PathPrefix::parse("/plans").unwrap(), key);
+        let sorted = match key {
+            Some(key) => scope.order_by(key, Order::Desc).order_by(file::Column::Path, Order::Desc),
+            None => scope.order_by(file::Column::Path, Order::Asc),
+        };
+        sorted.limit(101)
+    }
+
+    /// A lookup by path reads a path-led index, never a sort index (where `path` comes after the
+    /// key, so the whole workspace's range would be walked): on PostgreSQL before any analyze (an
+    /// index built on an empty table is costed as empty until then) and after one, for a
+    /// workspace its statistics do not know. Each listing reads its own sort index.
+    async fn index_choices(kind: DbKind) {
+        let Some(env) = TestEnv::new(kind).await else { return };
+        let conn = env.db.conn().clone();
+        let workspaces = Workspaces::new(
+            Db::from_connection(conn.clone()),
+            Storage::new(InMemoryStorage::new()),
+            Settings::default(),
+        )
+        .unwrap();
+        let manager = workspaces.manager(&UserId::new("planner").unwrap(), None).await.unwrap();
+        let writes = (0..30).map(|i| {
+            let new = NewFile::new(manager.resolve_path(&format!("/plans/d{}/f{i}.txt", i % 10)).unwrap());
+            manager.write_bytes(new, format!("file {i}"))
+        });
+        for written in futures::future::join_all(writes).await {
+            written.unwrap();
+        }
+        let workspace = manager.workspace_id();
+        // Many more rows, as copies of one written row under other paths, names and times (writing
+        // them one by one would take long): PostgreSQL's choice between indexes it cannot tell
+        // apart follows their sizes, so the table must look like one writes made.
+        let copies = match kind {
+            DbKind::Sqlite => {
+                "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 20000) \
+                 SELECT randomblob(16), workspace_id, 'f' || i, path || '.' || i, storage_path, mime_type, size_bytes, \
+                 checksum, is_deleted, deleted_at, metadata, source, source_session_id, source_exec_id, \
+                 created_at, updated_at, content_id, chain_id, version, is_current, history_since \
+                 FROM k, (SELECT * FROM user_workspace_file LIMIT 1)"
+            }
+            DbKind::Postgres => {
+                "SELECT gen_random_uuid(), workspace_id, 'f' || i, path || '.' || i, storage_path, \
+                 mime_type, size_bytes, checksum, is_deleted, deleted_at, metadata, source, source_session_id, \
+                 source_exec_id, created_at + i * interval '1 millisecond', updated_at, content_id, chain_id, version, \
+                 is_current, history_since \
+                 FROM generate_series(1, 20000) AS k(i), (SELECT * FROM user_workspace_file LIMIT 1) AS one"
+            }
+        };
+        conn.execute_unprepared(&format!(
+            "INSERT INTO user_workspace_file (id, workspace_id, name, path, storage_path, mime_type, size_bytes, \
+             checksum, is_deleted, deleted_at, metadata, source, source_session_id, source_exec_id, created_at, \
+             updated_at, content_id, chain_id, version, is_current, history_since) {copies}"
+        ))
+        .await
+        .unwrap();
+        let path_led = |plan: &str| {
+            (plan.contains("uq_user_workspace_file_live_path") || plan.contains("ix_user_workspace_file_tree"))
+                && !plan.contains("ix_user_workspace_file_created")
+                && !plan.contains("ix_user_workspace_file_size")
+        };
+        let unknown = WorkspaceId::from_uuid(uuid::Uuid::new_v4());
+        let analyzed: &[bool] = if kind == DbKind::Postgres { &[false, true] } else { &[false] };
+        for &analyzed in analyzed {
+            if analyzed {
+                conn.execute_unprepared("ANALYZE").await.unwrap();
+            }
+            for workspace in [workspace, unknown] {
+                let plan = plan(&conn, lookup(workspace, "/plans/d3/f13.txt")).await;
+                assert!(
+                    path_led(&plan),
+                    "{kind:?}, analyzed: {analyzed}: a lookup by path reads a path-led index:\n{plan}"
+                );
+            }
+            // Without statistics PostgreSQL costs every index scan alike and sorts; the listings'
+            // plans are only meaningful with them.
+            if kind == DbKind::Postgres && !analyzed {
+                continue;
+            }
+            for (key, index) in [
+                (Some(file::Column::CreatedAt), "ix_user_workspace_file_created"),
+                (Some(file::Column::SizeBytes), "ix_user_workspace_file_size"),
+            ] {
+                let plan = plan(&conn, page(workspace, key)).await;
+                assert!(plan.contains(index), "{kind:?}: a listing sorted by {key:?} reads {index}:\n{plan}");
+                let sorts = plan.contains("Sort") || plan.contains("TEMP B-TREE");
+                assert!(!sorts, "{kind:?}: no sort step for {key:?}:\n{plan}");
+            }
+            let plan = plan(&conn, page(workspace, None)).await;
+            assert!(path_led(&plan), "{kind:?}: a listing in path order reads a path-led index:\n{plan}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_index_choices() {
+        index_choices(DbKind::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_index_choices() {
+        index_choices(DbKind::Postgres).await;
     }
 }

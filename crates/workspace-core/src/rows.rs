@@ -32,6 +32,17 @@ pub(crate) fn current(workspace: WorkspaceId) -> Condition {
     visible(workspace).add(flag(file::Column::IsCurrent, true))
 }
 
+/// `version > 0`, with the `0` written into the statement: true of every row (versions count
+/// from 1), and required by both sort indexes, `(workspace, created_at, path, name)` and
+/// `(workspace, size_bytes, path, name)`. A listing sorted by either key adds it so that it may
+/// read that index; a lookup by path never does, which keeps it on the path-led indexes whatever
+/// the planner estimates (see migration `m20261216_000004`). A literal rather than a bound value:
+/// SQLite (with stable query plans) decides whether a partial index applies when it prepares the
+/// statement.
+pub(crate) fn sort_index_guard() -> SimpleExpr {
+    Expr::col((file::Entity, file::Column::Version)).gt(Expr::cust("0"))
+}
+
 /// Trash entries of the workspace: the current rows of trashed files.
 pub(crate) fn trashed(workspace: WorkspaceId) -> Condition {
     Condition::all()
