@@ -10,7 +10,7 @@ pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use sea_orm_migration::{MigrationTrait, async_trait};
+use sea_orm_migration::{MigrationTrait, SchemaManager, async_trait};
 
 mod m20261124_000001_create_workspace_tables;
 mod m20261201_000002_history;
@@ -63,4 +63,12 @@ async fn begin_locked(conn: &DatabaseConnection) -> Result<sea_orm_migration::se
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")).await?;
     }
     Ok(txn)
+}
+
+/// Runs `statements` in order on the migration's connection (for migrations written as SQL).
+async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    for statement in statements {
+        manager.get_connection().execute_unprepared(statement).await?;
+    }
+    Ok(())
 }
