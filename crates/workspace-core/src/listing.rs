@@ -272,8 +272,8 @@ fn children_sql(backend: sea_orm::DbBackend) -> String {
     sql.replace("{p}", p)
 }
 
-/// The current files under `prefix`, as a listing sorted by `key` (`None`: by path) selects
-/// them: sorted by a key, with the condition that lets it read that key's index
+/// The current files under `prefix` that a listing pages through. One sorted by a key (`key` is
+/// `Some`; `None` is path order) also states the condition that lets it read that key's index
 /// ([`rows::sort_index_guard`]).
 fn listing_scope(workspace: WorkspaceId, prefix: &PathPrefix, key: Option<file::Column>) -> Select<file::Entity> {
     let scope = file::Entity::find().filter(rows::current(workspace)).filter(prefix_condition(prefix));
@@ -472,8 +472,8 @@ mod plans {
     /// key, so the whole workspace's range would be walked): on PostgreSQL before any analyze (an
     /// index built on an empty table is costed as empty until then) and after one, for a
     /// workspace its statistics do not know. Each listing reads its own sort index.
-    async fn index_choices(kind: DbKind) {
-        let Some(env) = TestEnv::new(kind).await else { return };
+    async fn index_choices(env: TestEnv) {
+        let kind = env.kind;
         let conn = env.db.conn().clone();
         let workspaces = Workspaces::new(
             Db::from_connection(conn.clone()),
@@ -553,13 +553,5 @@ mod plans {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_index_choices() {
-        index_choices(DbKind::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_index_choices() {
-        index_choices(DbKind::Postgres).await;
-    }
+    workspace_testkit::db_tests!(index_choices);
 }
