@@ -8,9 +8,10 @@
 //! `sync_commits`, so it is as durable as with a synchronous commit, but N concurrent writers
 //! share one flush instead of paying one each.
 //!
-//! - On a SQLite file, file writes commit through a pool of one connection (writers queue in
-//!   process instead of sleeping in SQLite's busy handler) with `synchronous=NORMAL`; the flush
-//!   is an fsync of the WAL.
+//! - On a SQLite file, changes commit through a pool of one connection (writers queue in
+//!   process instead of sleeping in SQLite's busy handler) with `synchronous=NORMAL`, and write
+//!   batches, where they can, on a connection of [`crate::direct`]'s on the calling thread, with
+//!   the same setting; the flush is an fsync of the WAL, whichever connection committed.
 //! - On PostgreSQL, the transaction commits with `synchronous_commit = off`, which also releases
 //!   its locks (the workspace row, held `FOR UPDATE`) without waiting for the WAL fsync: the next
 //!   writer of the workspace starts while this one's commit reaches the disk. The flush is a tiny
@@ -40,7 +41,7 @@ use sea_orm::{
 };
 
 pub use crate::direct::DirectReadCounts;
-use crate::direct::DirectReads;
+use crate::direct::{DirectReads, DirectWriter};
 
 /// Default of the longest wait for a database connection.
 pub const DEFAULT_DATABASE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,6 +73,8 @@ struct Writer {
     group: GroupSync,
     /// A checkpoint beside the writer is scheduled or running (see [`Writer::checkpoint_beside`]).
     checkpointing: AtomicBool,
+    /// Write batches on the calling thread (see [`crate::direct::DirectWriter`]).
+    direct: DirectWriter,
 }
 
 /// Tickets of commits that returned before they were durable, and the one flush at a time that
@@ -158,7 +161,7 @@ impl Writer {
 /// less copying per write, on the writer's thread, the serial part of small writes (about +20 %
 /// for 16 writers of 4 KiB files, p99 unchanged: A/B in `bench/NOTES.md`). The WAL file then
 /// stays up to ~40 MiB on disk, and peak RSS measured ~6 MiB higher.
-const WAL_CHECKPOINT_PAGES: u32 = 10_000;
+pub(crate) const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// What every SQLite connection of ours is: WAL journaling, `synchronous` as given (`Full` for the
 /// pool, `Normal` for the group-committing writer), a busy timeout so writers wait for each other,
@@ -230,22 +233,6 @@ fn keep_query_plans(
         }
         Ok(())
     })
-}
-
-/// Inserts `models` (see [`insert_statements`]), then `then` (a statement that returns no rows),
-/// on SQLite in the same call as the last rows (see [`execute_all`]).
-pub(crate) async fn insert_all_then<A, C>(
-    conn: &C,
-    models: Vec<A>,
-    then: Option<sea_orm::Statement>,
-) -> Result<(), DbErr>
-where
-    A: sea_orm::ActiveModelTrait,
-    C: ConnectionTrait,
-{
-    let mut statements = insert_statements(conn.get_database_backend(), models);
-    statements.extend(then);
-    execute_all(conn, statements).await
 }
 
 /// The statements that insert `models` without reading them back (no column of ours takes a
@@ -356,13 +343,14 @@ impl Db {
                     .acquire_timeout(timeout.saturating_mul(2))
                     .max_connections(1);
                 sqlite_settings(&mut options, SqliteSynchronous::Normal);
-                let mut wal = file.into_os_string();
+                let mut wal = file.clone().into_os_string();
                 wal.push("-wal");
                 Some(Arc::new(Writer {
                     conn: Database::connect(options).await?,
                     wal: wal.into(),
                     group: GroupSync::default(),
                     checkpointing: AtomicBool::new(false),
+                    direct: DirectWriter::new(file),
                 }))
             }
             None => None,
@@ -400,6 +388,17 @@ impl Db {
     /// where reads always go to the pool (PostgreSQL, in-memory SQLite).
     pub fn direct_read_counts(&self) -> Option<DirectReadCounts> {
         self.direct.as_ref().map(|direct| direct.counts())
+    }
+
+    /// Write batches on the calling thread, on a SQLite file (see [`crate::direct::DirectWriter`]).
+    pub(crate) fn direct_writer(&self) -> Option<&DirectWriter> {
+        self.writer.as_ref().map(|writer| &writer.direct)
+    }
+
+    /// How many write batches committed on the calling thread and how many went to the pool's
+    /// writer instead; `None` where every batch goes to the pool (PostgreSQL, in-memory SQLite).
+    pub fn direct_write_counts(&self) -> Option<DirectReadCounts> {
+        self.direct_writer().map(DirectWriter::counts)
     }
 
     /// Which database this is.
@@ -453,6 +452,7 @@ impl Db {
             direct.close();
         }
         if let Some(writer) = &self.writer {
+            writer.direct.close();
             writer.conn.clone().close().await?;
         }
         self.conn.close().await
@@ -464,6 +464,18 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use uuid::Uuid;
+
+    /// Inserts `models` (see [`insert_statements`]), then `then` (a statement that returns no rows),
+    /// on SQLite in the same call as the last rows (see [`execute_all`]).
+    async fn insert_all_then<A, C>(conn: &C, models: Vec<A>, then: Option<sea_orm::Statement>) -> Result<(), DbErr>
+    where
+        A: sea_orm::ActiveModelTrait,
+        C: ConnectionTrait,
+    {
+        let mut statements = insert_statements(conn.get_database_backend(), models);
+        statements.extend(then);
+        execute_all(conn, statements).await
+    }
 
     /// Reads `SQLITE_DBCONFIG_ENABLE_QPSG` of one connection of `conn`'s pool.
     async fn query_plans_kept(conn: &DatabaseConnection) -> bool {

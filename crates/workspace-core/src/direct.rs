@@ -186,19 +186,9 @@ impl DirectReads {
         columns: Option<&[&str]>,
         decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Option<Vec<T>> {
-        let values = match &statement.values {
-            Some(values) => values.iter().map(bound).collect::<Option<Vec<_>>>()?,
-            None => Vec::new(),
-        };
-        self.run(|conn| {
-            let mut select = conn.prepare_cached(&statement.sql)?;
-            if let Some(expected) = columns
-                && select.column_names() != expected
-            {
-                return Err(rusqlite::Error::InvalidQuery);
-            }
-            select.query_map(rusqlite::params_from_iter(values), decode)?.collect()
-        })
+        // A value not bound here: to the pool, without counting a read that could not run.
+        values_of(statement).ok()?;
+        self.run(|conn| query(conn, statement, columns, decode))
     }
 
     /// The workspace's counters, as its row holds them now. `Some(None)`: no such workspace;
@@ -275,6 +265,219 @@ impl DirectReads {
     }
 }
 
+/// Write batches of a SQLite file committed on the calling thread (`writes.rs`), on a connection
+/// of this module's own, beside the pool's writer connection.
+///
+/// Through the pool, a batch of small writes is about seven statements (begin, the workspace's
+/// counters, the current rows at its paths, the content with its checksums, the new rows, the
+/// events and counters, commit), each a trip to the writer connection's thread and back: two
+/// thread wake-ups per statement, which `perf` of 16 writers showed as the largest part of the
+/// server's CPU (`bench/NOTES.md`). Here the batch runs whole where its lane's task runs.
+///
+/// Like the reads above, a batch here is an optimisation, never the only way: the connection
+/// never waits for SQLite's write lock (busy: the pool's writer, or another process, holds it),
+/// and any statement that fails rolls the batch back; either way [`DirectWriter::transaction`]
+/// answers [`Direct::NotRun`] and the batch runs through the pool, which waits, and reports
+/// each write's error as it always did. Only a failed `COMMIT` is reported from here.
+///
+/// The connection commits with `synchronous=NORMAL`, as the pool's writer does: the group
+/// flush (`Db::sync_commits`) makes a batch durable before it is acknowledged.
+#[derive(Debug)]
+pub(crate) struct DirectWriter {
+    file: PathBuf,
+    conn: Mutex<Option<Connection>>,
+    closed: AtomicBool,
+    committed: AtomicU64,
+    deferred: AtomicU64,
+}
+
+/// Statements the [`DirectWriter`]'s connection keeps prepared, as many as sqlx keeps per
+/// connection: a batch's two lookups and its update of superseded rows are each one statement
+/// per number of paths, checksums or rows, so this keeps those of batches up to ~30 writes.
+const WRITER_STATEMENTS: usize = 100;
+
+/// How a transaction of [`DirectWriter`] ended.
+#[derive(Debug)]
+pub(crate) enum Direct<T> {
+    /// Committed, with what the work returned.
+    Committed(T),
+    /// Not made (rolled back, or never begun): run it through the pool.
+    NotRun,
+    /// The `COMMIT` failed: the transaction may or may not have committed.
+    CommitFailed(rusqlite::Error),
+}
+
+/// The statements of a [`DirectWriter`] transaction, all built by sea-query for SQLite.
+#[derive(Debug)]
+pub(crate) struct WriteConn<'c>(&'c Connection);
+
+impl WriteConn<'_> {
+    /// The workspace's counters as this transaction sees them; `None` if there is no such row.
+    pub(crate) fn counters(&self, workspace: WorkspaceId) -> rusqlite::Result<Option<Counters>> {
+        self.0
+            .prepare_cached(COUNTERS)?
+            .query_row([workspace.as_uuid().as_bytes().as_slice()], |row| {
+                Ok(Counters::stored(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .optional()
+    }
+
+    /// The file rows `statement` selects (a file row's columns in the entity's order).
+    pub(crate) fn files(&self, statement: &sea_orm::Statement) -> rusqlite::Result<Vec<file::Model>> {
+        query(self.0, statement, Some(&FILE_COLUMN_NAMES), file_row)
+    }
+
+    /// The rows `statement` selects, each read by `decode`.
+    pub(crate) fn rows<T>(
+        &self,
+        statement: &sea_orm::Statement,
+        decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        query(self.0, statement, None, decode)
+    }
+
+    /// Runs `statement`, which returns no rows.
+    pub(crate) fn execute(&self, statement: &sea_orm::Statement) -> rusqlite::Result<()> {
+        self.0.prepare_cached(&statement.sql)?.execute(rusqlite::params_from_iter(values_of(statement)?))?;
+        Ok(())
+    }
+}
+
+impl DirectWriter {
+    /// Batches of the database file `file` (already created and migrated by the pool).
+    pub(crate) fn new(file: PathBuf) -> Self {
+        Self {
+            file,
+            conn: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            committed: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+        }
+    }
+
+    /// Transactions committed here, and those left to the pool.
+    pub(crate) fn counts(&self) -> DirectReadCounts {
+        DirectReadCounts {
+            answered: self.committed.load(Ordering::Relaxed),
+            deferred: self.deferred.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `work` in a transaction holding SQLite's write lock, and commits what it returns;
+    /// `Ok(None)` from it, an error, the write lock held elsewhere or no connection: rolled back,
+    /// [`Direct::NotRun`]. One transaction at a time: another caller waits for it.
+    pub(crate) fn transaction<T>(&self, work: impl FnOnce(&WriteConn<'_>) -> rusqlite::Result<Option<T>>) -> Direct<T> {
+        let answer = self.try_transaction(work);
+        let counter = if matches!(answer, Direct::NotRun) { &self.deferred } else { &self.committed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+
+    fn try_transaction<T>(&self, work: impl FnOnce(&WriteConn<'_>) -> rusqlite::Result<Option<T>>) -> Direct<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return Direct::NotRun;
+        }
+        // Another lane's batch may hold it: for as long as that takes (the same statements, none
+        // waiting), which costs this thread less than the pool's busy wait for SQLite's lock.
+        let mut slot = match self.conn.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => {
+                // A batch panicked in its transaction: closing the connection rolls it back.
+                let mut slot = poisoned.into_inner();
+                *slot = None;
+                self.conn.clear_poison();
+                slot
+            }
+        };
+        if slot.is_none() {
+            match self.connect() {
+                Ok(conn) => *slot = Some(conn),
+                Err(err) => {
+                    tracing::debug!(error = %err, "the direct SQLite writer did not open; writing through the pool");
+                    return Direct::NotRun;
+                }
+            }
+        }
+        let Some(conn) = slot.as_ref() else { return Direct::NotRun };
+        if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Busy: the pool's writer (or another process) is writing.
+            tracing::trace!(error = %err, "the direct SQLite writer did not begin; writing through the pool");
+            return Direct::NotRun;
+        }
+        match work(&WriteConn(conn)) {
+            Ok(Some(value)) => match conn.execute_batch("COMMIT") {
+                Ok(()) => Direct::Committed(value),
+                Err(err) => {
+                    // Whatever state it is in, the connection goes; the next batch opens another.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    *slot = None;
+                    Direct::CommitFailed(err)
+                }
+            },
+            outcome => {
+                if let Err(err) = outcome {
+                    tracing::debug!(error = %err, "a direct SQLite write batch failed; writing it through the pool");
+                }
+                if conn.execute_batch("ROLLBACK").is_err() {
+                    *slot = None;
+                }
+                Direct::NotRun
+            }
+        }
+    }
+
+    /// No batch runs here any more; the connection closes.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// A connection as the pool's writer is (see `db::sqlite_settings`): commits that do not
+    /// wait for the disk (the group flush does), foreign keys, stable query plans, the same
+    /// checkpoint length; but no busy wait, so that this thread never sleeps on the write lock.
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::ZERO)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "wal_autocheckpoint", crate::db::WAL_CHECKPOINT_PAGES)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        // rusqlite keeps 16, fewer than a few batch sizes' statements.
+        conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+        Ok(conn)
+    }
+}
+
+/// The values of `statement`, bound as sqlx binds them (see [`bound`]); an error for a kind of
+/// value not bound here.
+fn values_of(statement: &sea_orm::Statement) -> rusqlite::Result<Vec<rusqlite::types::Value>> {
+    match &statement.values {
+        Some(values) => values.iter().map(bound).collect::<Option<Vec<_>>>().ok_or(rusqlite::Error::InvalidQuery),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The rows `statement` selects on `conn`, each read by `decode`; with `columns`, refusing a
+/// statement whose columns are not named so.
+fn query<T>(
+    conn: &Connection,
+    statement: &sea_orm::Statement,
+    columns: Option<&[&str]>,
+    decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let values = values_of(statement)?;
+    let mut select = conn.prepare_cached(&statement.sql)?;
+    if let Some(expected) = columns
+        && select.column_names() != expected
+    {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    select.query_map(rusqlite::params_from_iter(values), decode)?.collect()
+}
+
 /// A file row from the columns of [`file_columns`], decoded as sqlx stores them on SQLite:
 /// ids as 16-byte blobs, times as RFC 3339 text, metadata as JSON text, flags as integers.
 fn file_row(row: &Row<'_>) -> rusqlite::Result<file::Model> {
@@ -307,8 +510,9 @@ fn file_row(row: &Row<'_>) -> rusqlite::Result<file::Model> {
 }
 
 /// A value bound as sqlx binds it on SQLite (ids as 16-byte blobs, times as RFC 3339 text with
-/// an offset, flags as integers), so that comparisons with stored values agree; `None` for a
-/// kind of value no listing binds.
+/// an offset, flags as integers, JSON as text), so that comparisons with stored values agree
+/// and rows written here read back as rows written through the pool; `None` for a kind of
+/// value none of our statements here binds.
 fn bound(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
     use rusqlite::types::Value as Sql;
     use sea_orm::Value;
@@ -329,6 +533,8 @@ fn bound(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
         Value::Bytes(b) => b.clone().map(Sql::Blob),
         Value::Uuid(u) => u.map(|u| Sql::Blob(u.as_bytes().to_vec())),
         Value::ChronoDateTimeUtc(t) => t.map(|t| Sql::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))),
+        // JSON as sqlx stores it on SQLite: its text.
+        Value::Json(j) => j.as_ref().map(|j| Sql::Text(j.to_string())),
         _ => return None,
     };
     Some(value.unwrap_or(Sql::Null))

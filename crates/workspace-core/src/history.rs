@@ -18,7 +18,7 @@ use crate::ids::{ContentId, FileId, WorkspaceId};
 use crate::manager::WorkspaceManager;
 use crate::model::{FileInfo, FileRef, INLINE_STORAGE_PATH, RestoreOptions, TrashEntry, TrashPage, VersionInfo};
 use crate::rows;
-use crate::txn::WriteTxn;
+use crate::txn::{Counters, WriteTxn};
 
 /// How many trashed files one transaction purges when the trash is emptied.
 const PURGE_BATCH: u64 = 200;
@@ -306,10 +306,16 @@ pub(crate) async fn trim_versions(tx: &mut WriteTxn, chain: FileId, newest: u32,
     purge_rows(tx, excess).await
 }
 
+/// Whether a change leaving `counters` must purge history to stay under `quota` (what
+/// [`make_room`] does).
+pub(crate) fn room_needed(counters: &Counters, quota: u64) -> bool {
+    counters.live_bytes + counters.history_bytes > quota && counters.history_bytes > 0
+}
+
 /// Purges the oldest history until live and history bytes fit the quota again (history never
 /// blocks a write that live bytes allow). A trashed file goes with all its versions.
 pub(crate) async fn make_room(tx: &mut WriteTxn, quota: u64) -> Result<()> {
-    while tx.counters.live_bytes + tx.counters.history_bytes > quota && tx.counters.history_bytes > 0 {
+    while room_needed(&tx.counters, quota) {
         let oldest = file::Entity::find()
             .filter(file::Column::WorkspaceId.eq(tx.workspace().as_uuid()))
             .filter(file::Column::HistorySince.is_not_null())

@@ -93,10 +93,11 @@ pub(crate) struct Committed {
     pub events: Vec<Event>,
 }
 
-/// An open change of one workspace. See the module docs.
+/// What a change of one workspace does besides its own statements: the counters as it leaves
+/// them, its events, the content its purged rows released, its time. Held by a [`WriteTxn`]; a
+/// write batch on a SQLite file builds one on its own connection (`writes.rs`).
 #[derive(Debug)]
-pub(crate) struct WriteTxn {
-    txn: DatabaseTransaction,
+pub(crate) struct Change {
     workspace: WorkspaceId,
     start: Counters,
     /// The counters as the change leaves them; adjust them with every row it touches.
@@ -108,45 +109,10 @@ pub(crate) struct WriteTxn {
     pub now: DateTime<Utc>,
 }
 
-impl WriteTxn {
-    /// Makes the current row `current` history (a newer version replaces it, or it is restored
-    /// over): it stops being current, its history time starts now, and the counters move its
-    /// bytes from live to history.
-    pub(crate) async fn supersede(&mut self, current: &file::Model) -> Result<()> {
-        self.mark_history(vec![current.id]).await?;
-        self.counters.became_history(crate::rows::size(current));
-        Ok(())
-    }
-
-    /// The rows `ids` stop being current and their history time starts now, in one statement;
-    /// the caller moves their bytes in the counters (see [`WriteTxn::supersede`]).
-    pub(crate) async fn mark_history(&self, ids: Vec<Uuid>) -> Result<()> {
-        self.txn.execute_raw(self.mark_history_statement(ids)).await?;
-        Ok(())
-    }
-
-    /// The statement of [`WriteTxn::mark_history`], to run with others.
-    pub(crate) fn mark_history_statement(&self, ids: Vec<Uuid>) -> sea_orm::Statement {
-        file::Entity::update_many()
-            .col_expr(file::Column::IsCurrent, Expr::value(false))
-            .col_expr(file::Column::HistorySince, Expr::value(self.now))
-            .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
-            .filter(file::Column::Id.is_in(ids))
-            .build(self.txn.get_database_backend())
-    }
-
-    /// Begins a change of `workspace`, holding its lock until commit or drop.
-    pub async fn begin(db: &Db, workspace: WorkspaceId) -> Result<Self> {
-        let txn = db.begin_write().await?;
-        let mut query = user_workspace::Entity::find_by_id(workspace.as_uuid());
-        if db.backend() == DbBackend::Postgres {
-            // Serialise changes per workspace: two writers cannot both pass a check only one fits.
-            query = query.lock_exclusive();
-        }
-        let row = query.one(&txn).await?.ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
-        let counters = Counters::of(&row);
-        Ok(Self {
-            txn,
+impl Change {
+    /// A change of `workspace`, whose counters are `counters` when it begins.
+    pub(crate) fn new(workspace: WorkspaceId, counters: Counters) -> Self {
+        Self {
             workspace,
             start: counters,
             counters,
@@ -155,12 +121,7 @@ impl WriteTxn {
             // Microseconds, as PostgreSQL keeps them: a row written with this time reads back the
             // same, so a write can answer with the row it sent.
             now: Utc::now().trunc_subsecs(6),
-        })
-    }
-
-    /// The transaction, for the change's own statements.
-    pub fn conn(&self) -> &DatabaseTransaction {
-        &self.txn
+        }
     }
 
     /// The workspace being changed.
@@ -178,12 +139,138 @@ impl WriteTxn {
         self.released.insert(content.as_uuid(), is_blob);
     }
 
+    /// Whether the change released content (see [`Change::release`]).
+    pub(crate) fn released_any(&self) -> bool {
+        !self.released.is_empty()
+    }
+
+    /// The statement that makes the rows `ids` history as of this change: they stop being
+    /// current and their history time starts now.
+    pub(crate) fn mark_history_statement(&self, backend: DbBackend, ids: Vec<Uuid>) -> sea_orm::Statement {
+        file::Entity::update_many()
+            .col_expr(file::Column::IsCurrent, Expr::value(false))
+            .col_expr(file::Column::HistorySince, Expr::value(self.now))
+            .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
+            .filter(file::Column::Id.is_in(ids))
+            .build(backend)
+    }
+
+    /// The statements that record the change's events and its counters (none when neither
+    /// changed), in that order, and the events as committed. Content it released is the
+    /// caller's to settle first ([`WriteTxn::commit`]).
+    pub(crate) fn finish(self, backend: DbBackend) -> (Vec<Event>, Vec<sea_orm::Statement>) {
+        let Self { workspace, start, counters, events, now, .. } = self;
+        let mut committed = Vec::with_capacity(events.len());
+        let mut seq = counters.event_seq;
+        let rows: Vec<workspace_event::ActiveModel> = events
+            .into_iter()
+            .map(|e| {
+                seq += 1;
+                committed.push(Event {
+                    id: seq,
+                    kind: e.kind,
+                    file_id: e.file_id,
+                    path: e.path.clone(),
+                    old_path: e.old_path.clone(),
+                    size_bytes: e.size_bytes,
+                    checksum: e.checksum.to_string(),
+                    at: now,
+                });
+                workspace_event::ActiveModel {
+                    workspace_id: Set(workspace.as_uuid()),
+                    id: Set(i64::try_from(seq).unwrap_or(i64::MAX)),
+                    kind: Set(e.kind.as_str().to_owned()),
+                    file_id: Set(e.file_id.as_uuid()),
+                    path: Set(e.path),
+                    old_path: Set(e.old_path),
+                    size_bytes: Set(i64::try_from(e.size_bytes).unwrap_or(i64::MAX)),
+                    checksum: Set(e.checksum.to_string()),
+                    at: Set(now),
+                }
+            })
+            .collect();
+        let mut statements = crate::db::insert_statements(backend, rows);
+        let end = Counters { event_seq: seq, ..counters };
+        if end != start {
+            let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            statements.push(
+                user_workspace::Entity::update_many()
+                    .col_expr(user_workspace::Column::LiveBytes, Expr::value(i(end.live_bytes)))
+                    .col_expr(user_workspace::Column::HistoryBytes, Expr::value(i(end.history_bytes)))
+                    .col_expr(user_workspace::Column::FileCount, Expr::value(i(end.file_count)))
+                    .col_expr(user_workspace::Column::EventSeq, Expr::value(i(end.event_seq)))
+                    .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
+                    .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
+                    .build(backend),
+            );
+        }
+        (committed, statements)
+    }
+}
+
+/// An open change of one workspace: its transaction and its [`Change`]. See the module docs.
+#[derive(Debug)]
+pub(crate) struct WriteTxn {
+    txn: DatabaseTransaction,
+    change: Change,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = Change;
+
+    fn deref(&self) -> &Change {
+        &self.change
+    }
+}
+
+impl std::ops::DerefMut for WriteTxn {
+    fn deref_mut(&mut self) -> &mut Change {
+        &mut self.change
+    }
+}
+
+impl WriteTxn {
+    /// Makes the current row `current` history (a newer version replaces it, or it is restored
+    /// over): it stops being current, its history time starts now, and the counters move its
+    /// bytes from live to history.
+    pub(crate) async fn supersede(&mut self, current: &file::Model) -> Result<()> {
+        self.mark_history(vec![current.id]).await?;
+        self.counters.became_history(crate::rows::size(current));
+        Ok(())
+    }
+
+    /// The rows `ids` stop being current and their history time starts now, in one statement;
+    /// the caller moves their bytes in the counters (see [`WriteTxn::supersede`]).
+    pub(crate) async fn mark_history(&self, ids: Vec<Uuid>) -> Result<()> {
+        self.txn.execute_raw(self.change.mark_history_statement(self.txn.get_database_backend(), ids)).await?;
+        Ok(())
+    }
+
+    /// Begins a change of `workspace`, holding its lock until commit or drop.
+    pub async fn begin(db: &Db, workspace: WorkspaceId) -> Result<Self> {
+        let txn = db.begin_write().await?;
+        let mut query = user_workspace::Entity::find_by_id(workspace.as_uuid());
+        if db.backend() == DbBackend::Postgres {
+            // Serialise changes per workspace: two writers cannot both pass a check only one fits.
+            query = query.lock_exclusive();
+        }
+        let row = query.one(&txn).await?.ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
+        Ok(Self { txn, change: Change::new(workspace, Counters::of(&row)) })
+    }
+
+    /// The transaction, for the change's own statements.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
     /// Writes the counters, the events and the release of unreferenced content, then commits.
     /// The returned blobs are no longer referred to by anything: delete them after the commit.
     pub async fn commit(self) -> Result<Committed> {
-        let Self { txn, workspace, start, counters, events, released, now } = self;
+        let Self { txn, mut change } = self;
+        let workspace = change.workspace;
         let mut committed = Committed::default();
 
+        let released = std::mem::take(&mut change.released);
         if !released.is_empty() {
             let candidates: Vec<Uuid> = released.keys().copied().collect();
             let still_used: HashSet<Uuid> = file::Entity::find()
@@ -211,56 +298,18 @@ impl WriteTxn {
             }
         }
 
-        let mut seq = counters.event_seq;
-        let rows: Vec<workspace_event::ActiveModel> = events
-            .into_iter()
-            .map(|e| {
-                seq += 1;
-                committed.events.push(Event {
-                    id: seq,
-                    kind: e.kind,
-                    file_id: e.file_id,
-                    path: e.path.clone(),
-                    old_path: e.old_path.clone(),
-                    size_bytes: e.size_bytes,
-                    checksum: e.checksum.to_string(),
-                    at: now,
-                });
-                workspace_event::ActiveModel {
-                    workspace_id: Set(workspace.as_uuid()),
-                    id: Set(i64::try_from(seq).unwrap_or(i64::MAX)),
-                    kind: Set(e.kind.as_str().to_owned()),
-                    file_id: Set(e.file_id.as_uuid()),
-                    path: Set(e.path),
-                    old_path: Set(e.old_path),
-                    size_bytes: Set(i64::try_from(e.size_bytes).unwrap_or(i64::MAX)),
-                    checksum: Set(e.checksum.to_string()),
-                    at: Set(now),
-                }
-            })
-            .collect();
-        let appended = !rows.is_empty();
-
-        let end = Counters { event_seq: seq, ..counters };
         let backend = txn.get_database_backend();
-        let counters_update = (end != start).then(|| {
-            let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            user_workspace::Entity::update_many()
-                .col_expr(user_workspace::Column::LiveBytes, Expr::value(i(end.live_bytes)))
-                .col_expr(user_workspace::Column::HistoryBytes, Expr::value(i(end.history_bytes)))
-                .col_expr(user_workspace::Column::FileCount, Expr::value(i(end.file_count)))
-                .col_expr(user_workspace::Column::EventSeq, Expr::value(i(end.event_seq)))
-                .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
-                .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
-                .build(backend)
-        });
-        // The events, then the counters (on SQLite in the events' last call).
-        crate::db::insert_all_then(&txn, rows, counters_update).await?;
-        if appended && backend == DbBackend::Postgres {
+        let (events, statements) = change.finish(backend);
+        // The events, then the counters (on SQLite in one call).
+        crate::db::execute_all(&txn, statements).await?;
+        if let Some(last) = events.last()
+            && backend == DbBackend::Postgres
+        {
             // Delivered to every replica's listener when, and only if, this commits.
-            txn.execute_raw(feed::notify_statement(workspace, seq)).await?;
+            txn.execute_raw(feed::notify_statement(workspace, last.id)).await?;
         }
         txn.commit().await?;
+        committed.events = events;
         Ok(committed)
     }
 }

@@ -18,7 +18,7 @@ use workspace_core::gc::GcOptions;
 use workspace_core::{
     BlobKey, ByteRange, Checksum, ContentId, Db, EventKind, FileId, FileRef, FileSource, HistoryPolicy, Limits,
     ListOptions, NewFile, PlaceOptions, Precondition, RestoreOptions, SessionId, Settings, SortKey, SortOrder, Storage,
-    UserId, WorkspaceError, WorkspaceManager, Workspaces,
+    UserId, WorkspaceError, WorkspaceId, WorkspaceManager, Workspaces,
 };
 use workspace_testkit::{CountingBody, FaultyStorage, TestEnv, db_tests};
 
@@ -430,6 +430,132 @@ async fn reads_on_the_calling_thread_answer_as_the_pool_does() {
     assert_eq!(after.deferred, before.deferred, "every read answered on the calling thread");
     // At least a lookup and a read per target.
     assert!(after.answered - before.answered >= 2 * targets.len() as u64, "{before:?} -> {after:?}");
+}
+
+/// Each row of `table` in `workspace`, ordered by `order`, as text: every column's SQLite type,
+/// then the values of `columns` (the ones two workspaces written alike must share).
+async fn stored_rows(db: &Db, table: &str, order: &str, columns: &[&str], workspace: WorkspaceId) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    let names: Vec<String> = db
+        .conn()
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    let mut parts: Vec<String> = names.iter().map(|c| format!("typeof({c})")).collect();
+    parts.extend(columns.iter().map(|c| format!("quote({c})")));
+    // Times as sqlx writes them: RFC 3339 with an offset.
+    for time in names.iter().filter(|c| c.ends_with("_at") || c.as_str() == "history_since") {
+        parts.push(format!("CAST(({time} IS NULL OR {time} LIKE '____-__-__T__:__:__%+00:00') AS TEXT)"));
+    }
+    let column_of = if table == "user_workspace" { "id" } else { "workspace_id" };
+    let sql = format!(
+        "SELECT {} FROM {table} WHERE {column_of} = ? ORDER BY {order}",
+        parts.iter().map(|p| format!("COALESCE({p}, 'null')")).collect::<Vec<_>>().join(" || '|' || ")
+    );
+    db.conn()
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Sqlite,
+            sql,
+            [workspace.as_uuid().into()],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+/// On a SQLite file, write batches commit on the calling thread (`direct.rs`'s writer), not
+/// through the pool's writer. What they store must be what the pool stores, value for value
+/// and type for type (ids as blobs, times as RFC 3339 text, JSON as text, flags as integers),
+/// for new files, inline and blob content, an overwrite, deduplicated content, a session and an
+/// exec id; and they must actually run there (the test counts that none went to the pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_batches_on_the_calling_thread_store_what_the_pool_stores() {
+    let Some((env, direct, pooled)) = direct_and_pooled().await else { return };
+    assert!(pooled.db().direct_write_counts().is_none());
+    let before = env.db.direct_write_counts().unwrap();
+
+    let mut meta = serde_json::Map::new();
+    meta.insert("tag".into(), serde_json::json!({"n": 1, "s": "é\"<x>"}));
+    let mut workspaces = Vec::new();
+    for (workspaces_of, user) in [(&direct, "alice"), (&pooled, "bob")] {
+        let m = manager_with(workspaces_of, user, Some("s1")).await;
+        let new = NewFile { metadata: meta.clone(), ..new_file(&m, "a/small.txt") };
+        let small = m.write_bytes(new.with_source(FileSource::Copilot).with_exec_id("e1"), "small").await.unwrap();
+        m.write_bytes(new_file(&m, "/big.bin"), body(1, BLOB)).await.unwrap();
+        m.write_bytes(new_file(&m, "/big.bin").with_overwrite(true), body(2, BLOB)).await.unwrap();
+        m.write_bytes(new_file(&m, "/same.txt"), "small").await.unwrap();
+        m.write_bytes(new_file(&m, "a/small.txt").with_overwrite(true), "smaller").await.unwrap();
+        // Read back through the pool, as written.
+        let p = manager_with(&pooled, user, Some("s1")).await;
+        assert_eq!(p.lookup(small.id).await.unwrap().metadata, small.metadata);
+        workspaces.push(m.workspace_id());
+    }
+    let after = env.db.direct_write_counts().unwrap();
+    assert_eq!(after.deferred, before.deferred, "every batch committed on the calling thread");
+    assert_eq!(after.answered - before.answered, 5, "alice's five writes: {before:?} -> {after:?}");
+
+    let file_columns =
+        ["name", "path", "mime_type", "size_bytes", "checksum", "is_deleted", "metadata", "source", "version"];
+    let file_columns: Vec<&str> =
+        file_columns.into_iter().chain(["source_session_id", "source_exec_id", "is_current"]).collect();
+    let tables: [(&str, &str, &[&str]); 4] = [
+        ("user_workspace_file", "path, version", &file_columns),
+        ("workspace_content", "checksum", &["checksum", "size_bytes", "inline_data"]),
+        ("workspace_event", "id", &["id", "kind", "path", "old_path", "size_bytes", "checksum"]),
+        ("user_workspace", "id", &["live_bytes", "history_bytes", "file_count", "event_seq"]),
+    ];
+    for (table, order, columns) in tables {
+        let ours = stored_rows(&env.db, table, order, columns, workspaces[0]).await;
+        let theirs = stored_rows(&env.db, table, order, columns, workspaces[1]).await;
+        assert!(!ours.is_empty(), "{table} has rows");
+        assert_eq!(ours, theirs, "{table}");
+    }
+}
+
+/// A batch that finds SQLite's write lock taken (by the pool's writer, or another process)
+/// does not wait on the calling thread: it goes to the pool, which waits for the lock, and the
+/// write succeeds once it is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_batch_that_finds_the_database_locked_goes_to_the_pool() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some((env, direct, _)) = direct_and_pooled().await else { return };
+    let m = manager_with(&direct, "alice", None).await;
+    m.write_bytes(new_file(&m, "/first.txt"), "first").await.unwrap();
+    let before = env.db.direct_write_counts().unwrap();
+
+    let lock = env
+        .db
+        .conn()
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    lock.execute_unprepared("UPDATE user_workspace SET updated_at = updated_at").await.unwrap();
+    let write = tokio::spawn({
+        let m = m.clone();
+        async move { m.write_bytes(new_file(&m, "/second.txt"), "second").await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!write.is_finished(), "the write waits for the lock");
+    lock.commit().await.unwrap();
+    let second = write.await.unwrap().unwrap();
+
+    let after = env.db.direct_write_counts().unwrap();
+    assert_eq!(after.deferred - before.deferred, 1, "{before:?} -> {after:?}");
+    assert_eq!(m.read(second.id).await.unwrap().1, &b"second"[..]);
+    // The lock free again, the next batch commits on the calling thread.
+    m.write_bytes(new_file(&m, "/third.txt"), "third").await.unwrap();
+    assert_eq!(env.db.direct_write_counts().unwrap().answered, after.answered + 1);
 }
 
 /// On a SQLite file a listing's pages are read on the calling thread too (`direct.rs`). Every
