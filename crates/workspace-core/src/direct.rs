@@ -1,5 +1,5 @@
-//! Short reads of a SQLite file run on the calling thread, without the trip to a connection's
-//! own thread that every statement through the pool takes.
+//! Short reads of a SQLite file, and its write batches, run on the calling thread, without the
+//! trip to a connection's own thread that every statement through the pool takes.
 //!
 //! sqlx runs each SQLite connection on a thread of its own and hands it every statement over a
 //! channel: a lookup that SQLite answers in microseconds costs two thread wake-ups, which under
@@ -17,9 +17,12 @@
 //! decode), and the caller then asks the pool, which answers as before and reports any fault.
 //! So a read here is never the one that fails, and a value it cannot decode is never guessed.
 //!
-//! Reads only, outside any transaction: each statement reads the latest commit (WAL mode), so a
+//! Reads outside any transaction: each statement reads the latest commit (WAL mode), so a
 //! write acknowledged before the read began is seen, as through the pool. A read inside a
 //! change's transaction must see that transaction, so it goes through the transaction.
+//!
+//! One write runs here too: a batch of the write lanes ([`DirectWriter`]), whole, in a
+//! transaction of its own, on the same terms (when it cannot run here, the pool runs it).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
