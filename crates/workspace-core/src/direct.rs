@@ -251,19 +251,10 @@ impl DirectReads {
         }
     }
 
-    /// A connection that only reads: no busy wait (a read that would wait goes to the pool
-    /// instead of holding this thread), and query plans that do not depend on bound values, as
-    /// on the pool's connections (see `db::keep_query_plans`).
+    /// A connection that only reads (see [`open`]).
     fn connect(&self) -> rusqlite::Result<Connection> {
-        // Read-write without create: the database exists, and a read-only connection could not
-        // recover a WAL index left by a crash (the pool's connections could).
-        let conn = Connection::open_with_flags(
-            &self.file,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::ZERO)?;
+        let conn = open(&self.file)?;
         conn.pragma_update(None, "query_only", true)?;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         Ok(conn)
     }
 }
@@ -437,21 +428,29 @@ impl DirectWriter {
 
     /// A connection as the pool's writer is (see `db::sqlite_settings`): commits that do not
     /// wait for the disk (the group flush does), foreign keys, stable query plans, the same
-    /// checkpoint length; but no busy wait, so that this thread never sleeps on the write lock.
+    /// checkpoint length; but no busy wait (see [`open`]), so that this thread never sleeps on
+    /// the write lock.
     fn connect(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.file,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::ZERO)?;
+        let conn = open(&self.file)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "wal_autocheckpoint", crate::db::WAL_CHECKPOINT_PAGES)?;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         // rusqlite keeps 16, fewer than a few batch sizes' statements.
         conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         Ok(conn)
     }
+}
+
+/// A connection of this module's to the database `file`: no busy wait (whatever would wait goes
+/// to the pool instead of holding this thread), and query plans that do not depend on bound
+/// values, as on the pool's connections (see `db::keep_query_plans`). Read-write without create:
+/// the database exists, and a read-only connection could not recover a WAL index left by a
+/// crash (the pool's connections could).
+fn open(file: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::ZERO)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(conn)
 }
 
 /// The values of `statement`, bound as sqlx binds them (see [`bound`]); an error for a kind of
