@@ -190,20 +190,14 @@ impl DirectReads {
         decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Option<Vec<T>> {
         // A value not bound here: to the pool, without counting a read that could not run.
-        values_of(statement).ok()?;
-        self.run(|conn| query(conn, statement, columns, decode))
+        let values = values_of(statement).ok()?;
+        self.run(|conn| query(conn, &statement.sql, values, columns, decode))
     }
 
     /// The workspace's counters, as its row holds them now. `Some(None)`: no such workspace;
     /// `None`: ask the pool.
     pub(crate) fn counters(&self, workspace: WorkspaceId) -> Option<Option<Counters>> {
-        self.run(|conn| {
-            conn.prepare_cached(COUNTERS)?
-                .query_row([workspace.as_uuid().as_bytes().as_slice()], |row| {
-                    Ok(Counters::stored(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })
-                .optional()
-        })
+        self.run(|conn| counters_of(conn, workspace))
     }
 
     /// No read runs here any more; the connections close.
@@ -308,17 +302,12 @@ pub(crate) struct WriteConn<'c>(&'c Connection);
 impl WriteConn<'_> {
     /// The workspace's counters as this transaction sees them; `None` if there is no such row.
     pub(crate) fn counters(&self, workspace: WorkspaceId) -> rusqlite::Result<Option<Counters>> {
-        self.0
-            .prepare_cached(COUNTERS)?
-            .query_row([workspace.as_uuid().as_bytes().as_slice()], |row| {
-                Ok(Counters::stored(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .optional()
+        counters_of(self.0, workspace)
     }
 
     /// The file rows `statement` selects (a file row's columns in the entity's order).
     pub(crate) fn files(&self, statement: &sea_orm::Statement) -> rusqlite::Result<Vec<file::Model>> {
-        query(self.0, statement, Some(&FILE_COLUMN_NAMES), file_row)
+        query(self.0, &statement.sql, values_of(statement)?, Some(&FILE_COLUMN_NAMES), file_row)
     }
 
     /// The rows `statement` selects, each read by `decode`.
@@ -327,7 +316,7 @@ impl WriteConn<'_> {
         statement: &sea_orm::Statement,
         decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        query(self.0, statement, None, decode)
+        query(self.0, &statement.sql, values_of(statement)?, None, decode)
     }
 
     /// Runs `statement`, which returns no rows.
@@ -462,22 +451,31 @@ fn values_of(statement: &sea_orm::Statement) -> rusqlite::Result<Vec<rusqlite::t
     }
 }
 
-/// The rows `statement` selects on `conn`, each read by `decode`; with `columns`, refusing a
-/// statement whose columns are not named so.
+/// The rows `sql` selects on `conn` with `values` bound, each read by `decode`; with `columns`,
+/// refusing a statement whose columns are not named so.
 fn query<T>(
     conn: &Connection,
-    statement: &sea_orm::Statement,
+    sql: &str,
+    values: Vec<rusqlite::types::Value>,
     columns: Option<&[&str]>,
     decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
-    let values = values_of(statement)?;
-    let mut select = conn.prepare_cached(&statement.sql)?;
+    let mut select = conn.prepare_cached(sql)?;
     if let Some(expected) = columns
         && select.column_names() != expected
     {
         return Err(rusqlite::Error::InvalidQuery);
     }
     select.query_map(rusqlite::params_from_iter(values), decode)?.collect()
+}
+
+/// A workspace's counters as its row holds them; `None` if there is no such row.
+fn counters_of(conn: &Connection, workspace: WorkspaceId) -> rusqlite::Result<Option<Counters>> {
+    conn.prepare_cached(COUNTERS)?
+        .query_row([workspace.as_uuid().as_bytes().as_slice()], |row| {
+            Ok(Counters::stored(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()
 }
 
 /// A file row from the columns of [`file_columns`], decoded as sqlx stores them on SQLite:
@@ -542,7 +540,8 @@ fn bound(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
     Some(value.unwrap_or(Sql::Null))
 }
 
-fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+/// The id in column `i`, stored as sqlx stores ids on SQLite (a 16-byte blob).
+pub(crate) fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     Uuid::from_slice(row.get_ref(i)?.as_blob()?).map_err(|e| conversion(i, e))
 }
 

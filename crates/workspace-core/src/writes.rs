@@ -42,7 +42,7 @@ use uuid::Uuid;
 
 use crate::content::{self, StagedData};
 use crate::db;
-use crate::direct::{Direct, DirectWriter, WriteConn};
+use crate::direct::{self, Direct, DirectWriter, WriteConn};
 use crate::entity::{user_workspace_file as file, workspace_content};
 use crate::error::{Result, WorkspaceError};
 use crate::events::{EventKind, PendingEvent};
@@ -311,9 +311,7 @@ fn commit_direct(
         };
         let found = match content {
             Some(select) => conn.rows(&backend.build(&select), |row| {
-                let id = Uuid::from_slice(row.get_ref(0)?.as_blob()?)
-                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, e.into()))?;
-                Ok((id, row.get(1)?, row.get(2)?, row.get(3)?))
+                Ok((direct::uuid_at(row, 0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })?,
             None => Vec::new(),
         };
