@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use sea_orm::sea_query::{Alias, CommonTableExpression, SubQueryStatement, WithClause};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -235,6 +236,21 @@ fn keep_query_plans(
     })
 }
 
+/// A statement of a change not yet written out for a database: sea-query's own, so that
+/// [`execute_all`] can make several into one on PostgreSQL.
+pub(crate) type Pending = SubQueryStatement;
+
+/// `statement` written out for `backend`.
+pub(crate) fn build(backend: DbBackend, statement: &Pending) -> sea_orm::Statement {
+    match statement {
+        SubQueryStatement::SelectStatement(s) => backend.build(s),
+        SubQueryStatement::InsertStatement(s) => backend.build(s),
+        SubQueryStatement::UpdateStatement(s) => backend.build(s),
+        SubQueryStatement::DeleteStatement(s) => backend.build(s),
+        SubQueryStatement::WithStatement(s) => backend.build(s),
+    }
+}
+
 /// The statements that insert `models` without reading them back (no column of ours takes a
 /// database default); none without models. On PostgreSQL that is one multi-row `INSERT`. On
 /// SQLite it is one single-row `INSERT` per model, which [`execute_all`] sends together: inside
@@ -247,7 +263,7 @@ fn keep_query_plans(
 /// anything, so it needs no statement journal; a failing one still fails the call, with earlier
 /// rows in the caller's transaction, which then rolls back as it would after a multi-row
 /// statement.
-pub(crate) fn insert_statements<A>(backend: DbBackend, models: Vec<A>) -> Vec<sea_orm::Statement>
+pub(crate) fn insert_statements<A>(backend: DbBackend, models: Vec<A>) -> Vec<Pending>
 where
     A: sea_orm::ActiveModelTrait,
 {
@@ -256,25 +272,27 @@ where
         return Vec::new();
     }
     if backend != DbBackend::Sqlite {
-        return vec![A::Entity::insert_many(models).build(backend)];
+        return vec![A::Entity::insert_many(models).into_query().into()];
     }
-    models.into_iter().map(|model| A::Entity::insert(model).build(backend)).collect()
+    models.into_iter().map(|model| A::Entity::insert(model).into_query().into()).collect()
 }
 
-/// Runs `statements` (none returning rows) in order. On SQLite they go together, up to
-/// [`SQLITE_STATEMENTS_PER_CALL`] per call: each call is a trip to the connection's thread and
-/// back, and a change's statements (a write batch's new content, superseded rows, new rows,
-/// events and counters) are most of its trips. On PostgreSQL each is a call of its own (a prepared
-/// statement holds one command). A failing statement fails its call; the caller's transaction
-/// then rolls back.
-pub(crate) async fn execute_all<C: ConnectionTrait>(
-    conn: &C,
-    statements: Vec<sea_orm::Statement>,
-) -> Result<(), DbErr> {
+/// Runs `statements` (none returning rows) in order, in as few trips to the database as it
+/// allows; a failing statement fails its call and the caller's transaction then rolls back.
+///
+/// - On SQLite they go together, up to [`SQLITE_STATEMENTS_PER_CALL`] per call: each call is a
+///   trip to the connection's thread and back, and a change's statements (a write batch's new
+///   content and rows, events and counters) are most of its trips.
+/// - On PostgreSQL they are one statement ([`combined`]): one round trip, one parse and plan,
+///   instead of one each. Its parts run on one snapshot, in no order PostgreSQL promises, so
+///   none may depend on what another changes (a unique index one part frees and another fills,
+///   a count of rows another inserts); foreign keys are checked once the whole statement has
+///   run, so a row may refer to one another part inserts.
+pub(crate) async fn execute_all<C: ConnectionTrait>(conn: &C, statements: Vec<Pending>) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     if backend != DbBackend::Sqlite {
-        for statement in statements {
-            conn.execute_raw(statement).await?;
+        for statement in combined(statements) {
+            conn.execute_raw(build(backend, &statement)).await?;
         }
         return Ok(());
     }
@@ -283,6 +301,7 @@ pub(crate) async fn execute_all<C: ConnectionTrait>(
         let mut sql = String::new();
         let mut values = Vec::new();
         for statement in statements.by_ref().take(SQLITE_STATEMENTS_PER_CALL) {
+            let statement = build(backend, &statement);
             if !sql.is_empty() {
                 sql.push_str("; ");
             }
@@ -292,6 +311,24 @@ pub(crate) async fn execute_all<C: ConnectionTrait>(
         conn.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
     }
     Ok(())
+}
+
+/// `statements` as one PostgreSQL statement: the last, with each one before it a data-modifying
+/// part of its `WITH` clause (`WITH s0 AS (INSERT …), s1 AS (UPDATE …) SELECT …`); the statement
+/// itself when it is alone. A statement with a `WITH` clause of its own cannot be a part (nor
+/// hold data-modifying parts): then each stays a statement of its own. See [`execute_all`] for
+/// what the parts may not do.
+pub(crate) fn combined(statements: Vec<Pending>) -> Vec<Pending> {
+    let mut statements = statements;
+    if statements.len() < 2 || statements.iter().any(|s| matches!(s, SubQueryStatement::WithStatement(_))) {
+        return statements;
+    }
+    let Some(last) = statements.pop() else { return statements };
+    let mut with = WithClause::new();
+    for (i, statement) in statements.into_iter().enumerate() {
+        with.cte(CommonTableExpression::new().query(statement).table_name(Alias::new(format!("s{i}"))).to_owned());
+    }
+    vec![with.query(last).into()]
 }
 
 /// Most statements [`execute_all`] sends in one call on SQLite. The connection keeps each
@@ -467,7 +504,7 @@ mod tests {
 
     /// Inserts `models` (see [`insert_statements`]), then `then` (a statement that returns no rows),
     /// on SQLite in the same call as the last rows (see [`execute_all`]).
-    async fn insert_all_then<A, C>(conn: &C, models: Vec<A>, then: Option<sea_orm::Statement>) -> Result<(), DbErr>
+    async fn insert_all_then<A, C>(conn: &C, models: Vec<A>, then: Option<Pending>) -> Result<(), DbErr>
     where
         A: sea_orm::ActiveModelTrait,
         C: ConnectionTrait,
@@ -581,7 +618,8 @@ mod tests {
                 ws::Entity::update_many()
                     .col_expr(ws::Column::EventSeq, Expr::cust("(SELECT COUNT(*) FROM workspace_event)"))
                     .filter(ws::Column::Id.eq(workspace))
-                    .build(DbBackend::Sqlite),
+                    .into_query()
+                    .into(),
             )
         };
         let seq = || async { ws::Entity::find_by_id(workspace).one(db.conn()).await.unwrap().unwrap().event_seq };
@@ -607,6 +645,56 @@ mod tests {
         insert_all_then::<ev::ActiveModel, _>(db.conn(), Vec::new(), count_events()).await.unwrap();
         assert_eq!(seq().await, 10);
         db.close().await.unwrap();
+    }
+
+    /// On PostgreSQL a change's statements become one: each but the last a part of its `WITH`
+    /// clause, in order, with the values of each bound where it stands; a statement with a `WITH`
+    /// clause of its own stays apart, as does a lone statement.
+    #[test]
+    fn postgres_statements_become_one_with_their_values_in_order() {
+        use crate::entity::user_workspace as ws;
+        use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, Query, WithClause};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
+        let workspace = Uuid::new_v4();
+        let counters = || -> Pending {
+            ws::Entity::update_many()
+                .col_expr(ws::Column::EventSeq, Expr::value(7))
+                .filter(ws::Column::Id.eq(workspace))
+                .into_query()
+                .into()
+        };
+        let notice = || -> Pending { Query::select().expr(Expr::val("last")).to_owned().into() };
+        let mut statements = insert_statements(DbBackend::Postgres, vec![event(workspace, 1), event(workspace, 2)]);
+        statements.extend([counters(), notice()]);
+
+        let one = combined(statements);
+        assert_eq!(one.len(), 1);
+        let built = build(DbBackend::Postgres, &one[0]);
+        let sql = &built.sql;
+        assert!(sql.starts_with(r#"WITH "s0" AS (INSERT INTO "workspace_event""#), "{sql}");
+        assert!(sql.contains(r#" "s1" AS (UPDATE "user_workspace" SET "event_seq" = $19 WHERE"#), "{sql}");
+        assert!(sql.ends_with(") SELECT $21"), "{sql}");
+        let values = built.values.unwrap().0;
+        // Two rows of 9 columns, the counter and the workspace id, the notice's value.
+        assert_eq!(values.len(), 21);
+        assert_eq!(values[0], sea_orm::Value::from(workspace));
+        assert_eq!(values[9], sea_orm::Value::from(workspace));
+        assert_eq!(values[18], sea_orm::Value::from(7));
+        assert_eq!(values[19], sea_orm::Value::from(workspace));
+        assert_eq!(values[20], sea_orm::Value::from("last"));
+        for n in 1..=21 {
+            assert!(sql.contains(&format!("${n}")), "placeholder ${n} in {sql}");
+        }
+
+        let part = CommonTableExpression::new()
+            .query(Query::select().expr(Expr::val(1)).to_owned())
+            .table_name(Alias::new("w"))
+            .to_owned();
+        let with: Pending =
+            WithClause::new().cte(part).to_owned().query(Query::select().expr(Expr::val(2)).to_owned()).into();
+        assert_eq!(combined(vec![counters(), with.clone(), notice()]), vec![counters(), with, notice()]);
+        assert_eq!(combined(vec![notice()]), vec![notice()]);
+        assert!(combined(Vec::new()).is_empty());
     }
 
     /// A write's pages reach the database file soon after its flush, copied by the checkpoint

@@ -495,13 +495,13 @@ fn parse_payload(payload: &str) -> Option<(WorkspaceId, u64)> {
 }
 
 /// The statement a change runs in its transaction on PostgreSQL, so every replica's listener
-/// wakes when (and only if) it commits.
-pub(crate) fn notify_statement(workspace: WorkspaceId, seq: u64) -> sea_orm::Statement {
-    sea_orm::Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [NOTIFY_CHANNEL.into(), format!("{}:{seq}", workspace.as_uuid()).into()],
-    )
+/// wakes when (and only if) it commits: `SELECT pg_notify(channel, '{workspace}:{seq}')`.
+pub(crate) fn notify_statement(workspace: WorkspaceId, seq: u64) -> crate::db::Pending {
+    use sea_orm::sea_query::{Func, Query};
+    Query::select()
+        .expr(Func::cust("pg_notify").arg(NOTIFY_CHANNEL).arg(format!("{}:{seq}", workspace.as_uuid())))
+        .to_owned()
+        .into()
 }
 
 #[cfg(test)]

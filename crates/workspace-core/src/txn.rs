@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::db::{Db, Pending};
 use crate::entity::{user_workspace, user_workspace_file as file, workspace_content as content, workspace_event};
 use crate::error::{Result, WorkspaceError};
 use crate::events::{Event, PendingEvent};
@@ -146,19 +146,20 @@ impl Change {
 
     /// The statement that makes the rows `ids` history as of this change: they stop being
     /// current and their history time starts now.
-    pub(crate) fn mark_history_statement(&self, backend: DbBackend, ids: Vec<Uuid>) -> sea_orm::Statement {
+    pub(crate) fn mark_history_statement(&self, ids: Vec<Uuid>) -> Pending {
         file::Entity::update_many()
             .col_expr(file::Column::IsCurrent, Expr::value(false))
             .col_expr(file::Column::HistorySince, Expr::value(self.now))
             .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
             .filter(file::Column::Id.is_in(ids))
-            .build(backend)
+            .into_query()
+            .into()
     }
 
     /// The statements that record the change's events and its counters (none when neither
     /// changed), in that order, and the events as committed. Content it released is the
-    /// caller's to settle first ([`WriteTxn::commit`]).
-    pub(crate) fn finish(self, backend: DbBackend) -> (Vec<Event>, Vec<sea_orm::Statement>) {
+    /// caller's to settle first ([`WriteTxn::record`]).
+    pub(crate) fn finish(self, backend: DbBackend) -> (Vec<Event>, Vec<Pending>) {
         let Self { workspace, start, counters, events, now, .. } = self;
         let mut committed = Vec::with_capacity(events.len());
         let mut seq = counters.event_seq;
@@ -201,7 +202,8 @@ impl Change {
                     .col_expr(user_workspace::Column::EventSeq, Expr::value(i(end.event_seq)))
                     .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
                     .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
-                    .build(backend),
+                    .into_query()
+                    .into(),
             );
         }
         (committed, statements)
@@ -242,7 +244,7 @@ impl WriteTxn {
     /// The rows `ids` stop being current and their history time starts now, in one statement;
     /// the caller moves their bytes in the counters (see [`WriteTxn::supersede`]).
     pub(crate) async fn mark_history(&self, ids: Vec<Uuid>) -> Result<()> {
-        self.txn.execute_raw(self.change.mark_history_statement(self.txn.get_database_backend(), ids)).await?;
+        crate::db::execute_all(&self.txn, vec![self.change.mark_history_statement(ids)]).await?;
         Ok(())
     }
 
@@ -266,12 +268,24 @@ impl WriteTxn {
     /// Writes the counters, the events and the release of unreferenced content, then commits.
     /// The returned blobs are no longer referred to by anything: delete them after the commit.
     pub async fn commit(self) -> Result<Committed> {
+        self.record(Vec::new()).await?.commit().await
+    }
+
+    /// Everything [`WriteTxn::commit`] does but the commit itself, after the change's own
+    /// statements `first` that have not run yet. On PostgreSQL `first`, the events, the counters
+    /// and the feed's notice are one statement (see [`crate::db::execute_all`] for what its
+    /// parts may not do; `first` runs before the release of content is settled, when there is
+    /// any). An error here is one before the commit: nothing of the change was written.
+    pub(crate) async fn record(self, first: Vec<Pending>) -> Result<Recorded> {
         let Self { txn, mut change } = self;
         let workspace = change.workspace;
         let mut committed = Committed::default();
+        let mut statements = first;
 
         let released = std::mem::take(&mut change.released);
         if !released.is_empty() {
+            // The check below reads the rows as the change leaves them.
+            crate::db::execute_all(&txn, std::mem::take(&mut statements)).await?;
             let candidates: Vec<Uuid> = released.keys().copied().collect();
             let still_used: HashSet<Uuid> = file::Entity::find()
                 .select_only()
@@ -299,17 +313,31 @@ impl WriteTxn {
         }
 
         let backend = txn.get_database_backend();
-        let (events, statements) = change.finish(backend);
-        // The events, then the counters (on SQLite in one call).
-        crate::db::execute_all(&txn, statements).await?;
+        let (events, recorded) = change.finish(backend);
+        statements.extend(recorded);
         if let Some(last) = events.last()
             && backend == DbBackend::Postgres
         {
             // Delivered to every replica's listener when, and only if, this commits.
-            txn.execute_raw(feed::notify_statement(workspace, last.id)).await?;
+            statements.push(feed::notify_statement(workspace, last.id));
         }
-        txn.commit().await?;
+        crate::db::execute_all(&txn, statements).await?;
         committed.events = events;
-        Ok(committed)
+        Ok(Recorded { txn, committed })
+    }
+}
+
+/// A change whose statements all ran ([`WriteTxn::record`]), waiting for its commit.
+#[derive(Debug)]
+pub(crate) struct Recorded {
+    txn: DatabaseTransaction,
+    committed: Committed,
+}
+
+impl Recorded {
+    /// Commits; see [`WriteTxn::commit`].
+    pub async fn commit(self) -> Result<Committed> {
+        self.txn.commit().await?;
+        Ok(self.committed)
     }
 }

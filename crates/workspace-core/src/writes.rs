@@ -6,9 +6,10 @@
 //! in arrival order: each is checked against the files as the writes before it left them (path
 //! conflict, preconditions, quota on live bytes, dedup), then the batch costs a few round trips
 //! to the database however many writes it holds (the current rows at its paths and the content
-//! with its checksums read in one query each; the new content, the superseded rows and the new
-//! rows written in one statement each, or on SQLite sent together, 16 statements per call, see
-//! [`db::execute_all`]), one lock of the workspace and one commit. On a SQLite file those
+//! with its checksums read in one query each; the superseded rows marked in one statement, then
+//! the new content, the new rows, the events and the counters written together: one statement
+//! on PostgreSQL, on SQLite sent together, 16 statements per call, see [`db::execute_all`]), one
+//! lock of the workspace and one commit. On a SQLite file those
 //! statements run on the lane's own thread where they can ([`commit_direct`]), with no trip to
 //! the pool's writer thread at all.
 //! The flush that makes the commit durable, after which its writes are answered, runs beside the
@@ -52,7 +53,7 @@ use crate::mime;
 use crate::model::{ContentLocation, FileInfo, INLINE_STORAGE_PATH, NewFile, Precondition};
 use crate::rows;
 use crate::storage::BlobKey;
-use crate::txn::{Change, Committed, WriteTxn};
+use crate::txn::{Change, Committed, Recorded, WriteTxn};
 use crate::workspaces::Workspaces;
 
 /// Most writes one transaction takes.
@@ -281,10 +282,10 @@ async fn commit(
     let mut tx = WriteTxn::begin(workspaces.db(), workspace).await.map_err(Failed::Before)?;
     let mut plan = read_plan(&tx, workspace, writes).await.map_err(Failed::Before)?;
     let outcomes: Vec<Outcome> = writes.iter().map(|write| plan_write(&mut tx, &mut plan, workspaces, write)).collect();
-    write_plan(&mut tx, plan, settings.limits.quota_bytes, settings.history.max_versions)
+    let recorded = write_plan(tx, plan, settings.limits.quota_bytes, settings.history.max_versions)
         .await
         .map_err(Failed::Before)?;
-    let committed = tx.commit().await.map_err(Failed::AtCommit)?;
+    let committed = recorded.commit().await.map_err(Failed::AtCommit)?;
     Ok((outcomes, committed))
 }
 
@@ -318,16 +319,13 @@ fn commit_direct(
         let mut plan = Plan::new(stored, found);
         let outcomes: Vec<Outcome> =
             writes.iter().map(|write| plan_write(&mut change, &mut plan, workspaces, write)).collect();
-        let (statements, _, trims) = plan_statements(backend, &change, plan);
+        let Statements { supersede, rows, trims, .. } = plan_statements(backend, &change, plan);
         if !trims.is_empty() || history::room_needed(&change.counters, quota) || change.released_any() {
             return Ok(None);
         }
-        for statement in &statements {
-            conn.execute(statement)?;
-        }
-        let (events, statements) = change.finish(backend);
-        for statement in &statements {
-            conn.execute(statement)?;
+        let (events, recorded) = change.finish(backend);
+        for statement in supersede.iter().chain(&rows).chain(&recorded) {
+            conn.execute(&db::build(backend, statement))?;
         }
         Ok(Some((outcomes, Committed { unreferenced_blobs: Vec::new(), events })))
     })
@@ -526,46 +524,62 @@ fn plan_write(tx: &mut Change, plan: &mut Plan, workspaces: &Workspaces, write: 
     Ok((info, existing.is_some()))
 }
 
-/// The statements that write the plan: the new content, the superseded rows, the new rows;
-/// with the path of its first new row and the chains to trim.
-fn plan_statements(
-    backend: sea_orm::DbBackend,
-    change: &Change,
-    plan: Plan,
-) -> (Vec<sea_orm::Statement>, Option<String>, HashMap<FileId, u32>) {
+/// The statements that write a [`Plan`].
+struct Statements {
+    /// The superseded rows stop being current: before the new rows, which take their paths
+    /// in the unique index of current paths.
+    supersede: Option<db::Pending>,
+    /// The new content, then the new rows.
+    rows: Vec<db::Pending>,
+    /// The path of the first new row.
+    first_path: Option<String>,
+    /// The chains to trim.
+    trims: HashMap<FileId, u32>,
+}
+
+/// The statements that write the plan (see [`Statements`]).
+fn plan_statements(backend: sea_orm::DbBackend, change: &Change, plan: Plan) -> Statements {
     let Plan { rows: new_rows, new_content, superseded, trims, .. } = plan;
-    let mut statements = db::insert_statements(backend, new_content);
-    if !superseded.is_empty() {
-        statements.push(change.mark_history_statement(backend, superseded));
-    }
+    let supersede = (!superseded.is_empty()).then(|| change.mark_history_statement(superseded));
+    let mut rows = db::insert_statements(backend, new_content);
     // The rows are all ours (no column takes a database default), so they are not read back.
     let first_path = new_rows.first().map(|row| row.path.clone());
-    statements.extend(db::insert_statements(
+    rows.extend(db::insert_statements(
         backend,
         new_rows.into_iter().map(|row| file::ActiveModel::from(row).reset_all()).collect(),
     ));
-    (statements, first_path, trims)
+    Statements { supersede, rows, first_path, trims }
 }
 
-/// Writes the plan (one statement each on PostgreSQL; together on SQLite, see
-/// [`db::execute_all`]), then the version trimming and the room under the quota it calls for.
-async fn write_plan(tx: &mut WriteTxn, plan: Plan, quota: u64, max_versions: u32) -> Result<()> {
-    let (statements, first_path, trims) = plan_statements(tx.conn().get_database_backend(), tx, plan);
-    match db::execute_all(tx.conn(), statements).await {
-        Ok(()) => {}
-        // A path's current row is unique: with the workspace locked, the checks above keep that,
-        // so a violation here is reported as the conflict it is (a batch of one names its path).
-        // Only the new rows can break a unique index: content and superseded rows have none
-        // but their fresh ids.
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            return Err(WorkspaceError::Conflict(first_path.unwrap_or_default()));
-        }
-        Err(err) => return Err(err.into()),
+/// Writes the plan and records the change, everything but the commit: the superseded rows,
+/// then the new content and rows with the events and counters (one statement on PostgreSQL,
+/// see [`WriteTxn::record`]); when the batch passes the version limit or the quota needs room,
+/// the rows first, then the trimming and the room, then the record.
+async fn write_plan(tx: WriteTxn, plan: Plan, quota: u64, max_versions: u32) -> Result<Recorded> {
+    let Statements { supersede, rows, first_path, trims } =
+        plan_statements(tx.conn().get_database_backend(), &tx, plan);
+    // A path's current row is unique: with the workspace locked, the checks above keep that, so
+    // a violation is reported as the conflict it is (a batch of one names its path). Only the
+    // new rows can break a unique index: content and superseded rows have none but their fresh
+    // ids, and the events' numbers come from the counter the lock guards.
+    let conflict = |err: DbErr| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => WorkspaceError::Conflict(first_path.clone().unwrap_or_default()),
+        _ => err.into(),
+    };
+    db::execute_all(tx.conn(), supersede.into_iter().collect()).await?;
+    if trims.is_empty() && !history::room_needed(&tx.counters, quota) {
+        return tx.record(rows).await.map_err(|err| match err {
+            WorkspaceError::Database(err) => conflict(err),
+            other => other,
+        });
     }
+    let mut tx = tx;
+    db::execute_all(tx.conn(), rows).await.map_err(conflict)?;
     for (chain, newest) in trims {
-        history::trim_versions(tx, chain, newest, max_versions).await?;
+        history::trim_versions(&mut tx, chain, newest, max_versions).await?;
     }
-    history::make_room(tx, quota).await
+    history::make_room(&mut tx, quota).await?;
+    tx.record(Vec::new()).await
 }
 
 /// Conflict and preconditions of a write against the current file at its path.
