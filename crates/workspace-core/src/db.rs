@@ -315,15 +315,25 @@ pub(crate) async fn execute_all<C: ConnectionTrait>(conn: &C, statements: Vec<Pe
 
 /// `statements` as one PostgreSQL statement: the last, with each one before it a data-modifying
 /// part of its `WITH` clause (`WITH s0 AS (INSERT …), s1 AS (UPDATE …) SELECT …`); the statement
-/// itself when it is alone. A statement with a `WITH` clause of its own cannot be a part (nor
-/// hold data-modifying parts): then each stays a statement of its own. See [`execute_all`] for
-/// what the parts may not do.
+/// itself when it is alone. Otherwise each stays a statement of its own: a `SELECT` part would
+/// not run (PostgreSQL runs a `SELECT` part only for the query that reads it), and a statement
+/// with a `WITH` clause of its own can neither be a part nor take data-modifying parts. See
+/// [`execute_all`] for what the parts may not do.
 pub(crate) fn combined(statements: Vec<Pending>) -> Vec<Pending> {
     let mut statements = statements;
-    if statements.len() < 2 || statements.iter().any(|s| matches!(s, SubQueryStatement::WithStatement(_))) {
+    let Some(last) = statements.pop() else { return statements };
+    let parts_modify = statements.iter().all(|s| {
+        matches!(
+            s,
+            SubQueryStatement::InsertStatement(_)
+                | SubQueryStatement::UpdateStatement(_)
+                | SubQueryStatement::DeleteStatement(_)
+        )
+    });
+    if statements.is_empty() || !parts_modify || matches!(last, SubQueryStatement::WithStatement(_)) {
+        statements.push(last);
         return statements;
     }
-    let Some(last) = statements.pop() else { return statements };
     let mut with = WithClause::new();
     for (i, statement) in statements.into_iter().enumerate() {
         with.cte(CommonTableExpression::new().query(statement).table_name(Alias::new(format!("s{i}"))).to_owned());
@@ -447,20 +457,32 @@ impl Db {
     /// takes the write lock up front (`BEGIN IMMEDIATE`), so two writers never both read and then
     /// fail to upgrade; on PostgreSQL callers lock the rows they depend on (`SELECT … FOR UPDATE`).
     pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.begin_write_unset().await?;
+        if self.commits_later() {
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+        }
+        Ok(txn)
+    }
+
+    /// [`Db::begin_write`] without its setting on PostgreSQL: when [`Db::commits_later`], the
+    /// caller's first statement sets `synchronous_commit` to `off` for the transaction
+    /// (`set_config('synchronous_commit', 'off', true)`), which saves the round trip of a
+    /// statement of its own.
+    pub(crate) async fn begin_write_unset(&self) -> Result<DatabaseTransaction, DbErr> {
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
         match &self.writer {
             Some(writer) => writer.conn.begin_with_options(options).await,
-            None => {
-                let txn = self.conn.begin_with_options(options).await?;
-                if self.pg_flush.is_some() {
-                    txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
-                }
-                Ok(txn)
-            }
+            None => self.conn.begin_with_options(options).await,
         }
+    }
+
+    /// Whether write transactions on PostgreSQL commit without waiting for the WAL, the group
+    /// flush then making them durable (see the module docs).
+    pub(crate) fn commits_later(&self) -> bool {
+        self.pg_flush.is_some()
     }
 
     /// Returns once every write transaction that committed before this call is durable: the
@@ -648,8 +670,9 @@ mod tests {
     }
 
     /// On PostgreSQL a change's statements become one: each but the last a part of its `WITH`
-    /// clause, in order, with the values of each bound where it stands; a statement with a `WITH`
-    /// clause of its own stays apart, as does a lone statement.
+    /// clause, in order, with the values of each bound where it stands; a lone statement, a
+    /// `SELECT` before the last (it would not run as a part) and a statement with a `WITH`
+    /// clause of its own stay apart.
     #[test]
     fn postgres_statements_become_one_with_their_values_in_order() {
         use crate::entity::user_workspace as ws;
@@ -692,7 +715,9 @@ mod tests {
             .to_owned();
         let with: Pending =
             WithClause::new().cte(part).to_owned().query(Query::select().expr(Expr::val(2)).to_owned()).into();
-        assert_eq!(combined(vec![counters(), with.clone(), notice()]), vec![counters(), with, notice()]);
+        assert_eq!(combined(vec![counters(), with.clone(), notice()]), vec![counters(), with.clone(), notice()]);
+        assert_eq!(combined(vec![counters(), with.clone()]), vec![counters(), with]);
+        assert_eq!(combined(vec![notice(), counters()]), vec![notice(), counters()]);
         assert_eq!(combined(vec![notice()]), vec![notice()]);
         assert!(combined(Vec::new()).is_empty());
     }

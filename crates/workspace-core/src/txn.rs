@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, QueryTrait,
@@ -250,11 +250,17 @@ impl WriteTxn {
 
     /// Begins a change of `workspace`, holding its lock until commit or drop.
     pub async fn begin(db: &Db, workspace: WorkspaceId) -> Result<Self> {
-        let txn = db.begin_write().await?;
+        let txn = db.begin_write_unset().await?;
         let mut query = user_workspace::Entity::find_by_id(workspace.as_uuid());
         if db.backend() == DbBackend::Postgres {
             // Serialise changes per workspace: two writers cannot both pass a check only one fits.
             query = query.lock_exclusive();
+            if db.commits_later() {
+                // The commit does not wait for the WAL (the group flush does), set by this first
+                // statement rather than by one of its own.
+                let setting = Func::cust("set_config").arg("synchronous_commit").arg("off").arg(true);
+                query = query.expr_as(setting, "commit_setting");
+            }
         }
         let row = query.one(&txn).await?.ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
         Ok(Self { txn, change: Change::new(workspace, Counters::of(&row)) })
