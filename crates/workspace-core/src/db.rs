@@ -22,7 +22,8 @@
 //!
 //! On PostgreSQL every connection also plans each execution of a prepared statement for its
 //! values and the table as it is then (`plan_cache_mode = force_custom_plan`), see
-//! [`postgres_settings`].
+//! [`postgres_settings`]; a write batch's transaction keeps its plans instead (see
+//! `txn::Plans::Kept`).
 //!
 //! A commit is visible to other readers (and replicas) from the moment it returns, before its
 //! flush, exactly as a SQLite commit with `synchronous=NORMAL`: after a crash of the database

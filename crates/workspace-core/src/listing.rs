@@ -425,10 +425,12 @@ mod tests {
 #[cfg(test)]
 mod plans {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use sea_orm::{DatabaseConnection, Statement};
+    use sea_orm::sea_query::SelectStatement;
+    use sea_orm::{DatabaseConnection, QueryTrait, Statement};
     use workspace_testkit::{DbKind, TestEnv};
 
     use super::*;
+    use crate::entity::workspace_content;
     use crate::ids::UserId;
     use crate::memory::InMemoryStorage;
     use crate::model::{NewFile, Settings};
@@ -450,6 +452,27 @@ mod plans {
         );
         let rows = conn.query_all_raw(explained).await.unwrap();
         rows.iter().map(|row| row.try_get_by_index::<String>(column).unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The plan PostgreSQL keeps for `select` in a write batch's transaction (`txn::Plans::Kept`),
+    /// made once for any values: its conditions name the parameters (`$2`), not values.
+    async fn kept_plan(conn: &DatabaseConnection, select: SelectStatement) -> String {
+        use sea_orm::TransactionTrait;
+        use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+        let (sql, values) = select.build(PostgresQueryBuilder);
+        let arguments: Vec<String> = values.0.iter().map(|v| PostgresQueryBuilder.value_to_string(v)).collect();
+        let txn = conn.begin().await.unwrap();
+        for (name, value) in crate::txn::KEPT_PLANS {
+            txn.execute_unprepared(&format!("SET LOCAL {name} = {value}")).await.unwrap();
+        }
+        txn.execute_unprepared(&format!("PREPARE kept_probe AS {sql}")).await.unwrap();
+        let explained = Statement::from_string(
+            DbBackend::Postgres,
+            format!("EXPLAIN EXECUTE kept_probe({})", arguments.join(", ")),
+        );
+        let rows = txn.query_all_raw(explained).await.unwrap();
+        txn.rollback().await.unwrap();
+        rows.iter().map(|row| row.try_get_by_index::<String>(0).unwrap()).collect::<Vec<_>>().join("\n")
     }
 
     /// The statement of a lookup of the current file at `path`.
@@ -533,6 +556,27 @@ mod plans {
                     path_led(&plan),
                     "{kind:?}, analyzed: {analyzed}: a lookup by path reads a path-led index:\n{plan}"
                 );
+            }
+            if kind == DbKind::Postgres {
+                // A write batch's lookups, planned once for any values: by path through a
+                // path-led index, content by checksum through its own.
+                for workspace in [workspace, unknown] {
+                    let plan = kept_plan(&conn, lookup(workspace, "/plans/d3/f13.txt").into_query()).await;
+                    assert!(plan.contains("$2"), "a plan kept for any values:\n{plan}");
+                    assert!(
+                        path_led(&plan),
+                        "analyzed: {analyzed}: a kept lookup by path reads a path-led index:\n{plan}"
+                    );
+                    let content = workspace_content::Entity::find()
+                        .filter(workspace_content::Column::WorkspaceId.eq(workspace.as_uuid()))
+                        .filter(workspace_content::Column::Checksum.eq("00".repeat(32)))
+                        .into_query();
+                    let plan = kept_plan(&conn, content).await;
+                    assert!(
+                        plan.contains("ix_workspace_content_checksum"),
+                        "analyzed: {analyzed}: a kept lookup of content by checksum reads its index:\n{plan}"
+                    );
+                }
             }
             // Without statistics PostgreSQL costs every index scan alike and sorts; the listings'
             // plans are only meaningful with them.

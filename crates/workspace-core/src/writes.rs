@@ -53,7 +53,7 @@ use crate::mime;
 use crate::model::{ContentLocation, FileInfo, INLINE_STORAGE_PATH, NewFile, Precondition};
 use crate::rows;
 use crate::storage::BlobKey;
-use crate::txn::{Change, Committed, Recorded, WriteTxn};
+use crate::txn::{Change, Committed, Plans, Recorded, WriteTxn};
 use crate::workspaces::Workspaces;
 
 /// Most writes one transaction takes.
@@ -279,7 +279,7 @@ async fn commit(
         }
     }
     let settings = *workspaces.settings();
-    let mut tx = WriteTxn::begin(workspaces.db(), workspace).await.map_err(Failed::Before)?;
+    let mut tx = WriteTxn::begin_planned(workspaces.db(), workspace, Plans::Kept).await.map_err(Failed::Before)?;
     let mut plan = read_plan(&tx, workspace, writes).await.map_err(Failed::Before)?;
     let outcomes: Vec<Outcome> = writes.iter().map(|write| plan_write(&mut tx, &mut plan, workspaces, write)).collect();
     let recorded = write_plan(tx, plan, settings.limits.quota_bytes, settings.history.max_versions)
