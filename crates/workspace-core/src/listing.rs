@@ -450,7 +450,11 @@ mod plans {
             format!("{explain} {}", statement.sql),
             statement.values.map(|values| values.0).unwrap_or_default(),
         );
-        let rows = conn.query_all_raw(explained).await.unwrap();
+        lines(&conn.query_all_raw(explained).await.unwrap(), column)
+    }
+
+    /// The text of each row's `column`, one per line.
+    fn lines(rows: &[sea_orm::QueryResult], column: usize) -> String {
         rows.iter().map(|row| row.try_get_by_index::<String>(column).unwrap()).collect::<Vec<_>>().join("\n")
     }
 
@@ -472,7 +476,7 @@ mod plans {
         );
         let rows = txn.query_all_raw(explained).await.unwrap();
         txn.rollback().await.unwrap();
-        rows.iter().map(|row| row.try_get_by_index::<String>(0).unwrap()).collect::<Vec<_>>().join("\n")
+        lines(&rows, 0)
     }
 
     /// The statement of a lookup of the current file at `path`.

@@ -281,17 +281,14 @@ impl WriteTxn {
         if db.backend() == DbBackend::Postgres {
             // Serialise changes per workspace: two writers cannot both pass a check only one fits.
             query = query.lock_exclusive();
-            if db.commits_later() {
-                // The commit does not wait for the WAL (the group flush does), set by this first
-                // statement rather than by one of its own.
-                let setting = Func::cust("set_config").arg("synchronous_commit").arg("off").arg(true);
-                query = query.expr_as(setting, "commit_setting");
-            }
-            if plans == Plans::Kept {
-                for (i, (name, value)) in KEPT_PLANS.iter().enumerate() {
-                    let setting = Func::cust("set_config").arg(*name).arg(*value).arg(true);
-                    query = query.expr_as(setting, format!("plan_setting_{i}"));
-                }
+            // The transaction's settings, made by this first statement rather than by statements
+            // of their own: the commit does not wait for the WAL (the group flush does), and the
+            // plans of `plans`.
+            let commit = db.commits_later().then_some(("synchronous_commit", "off"));
+            let kept = if plans == Plans::Kept { &KEPT_PLANS[..] } else { &[] };
+            for (i, (name, value)) in commit.iter().chain(kept).enumerate() {
+                let setting = Func::cust("set_config").arg(*name).arg(*value).arg(true);
+                query = query.expr_as(setting, format!("setting_{i}"));
             }
         }
         let row = query.one(&txn).await?.ok_or_else(|| WorkspaceError::NotFound(format!("workspace {workspace}")))?;
