@@ -29,6 +29,9 @@ use crate::storage::BodyStream;
 const HASH_HERE: u64 = 1024 * 1024;
 /// Bytes hashed per job on the blocking pool.
 const HASH_BATCH: usize = 1024 * 1024;
+/// Chunks per batch at most: a body trickled in tiny chunks gets more (smaller) batches, not a
+/// batch whose list of chunks outweighs its bytes (32 bytes of list per chunk of maybe one byte).
+const HASH_BATCH_CHUNKS: usize = 1024;
 /// A last batch shorter than this is hashed on the task that reads the body.
 const HASH_TAIL_HERE: usize = 64 * 1024;
 
@@ -176,7 +179,7 @@ impl Hash {
         self.here = HASH_HERE;
         self.batch_len += chunk.len();
         self.batch.push(chunk);
-        if self.batch_len >= HASH_BATCH {
+        if self.batch_len >= HASH_BATCH || self.batch.len() >= HASH_BATCH_CHUNKS {
             let context = self.settle().await?;
             let batch = self.take_batch();
             self.hashing = Some(tokio::task::spawn_blocking(move || hash_all(context, &batch)));
@@ -289,7 +292,9 @@ mod tests {
         for len in [3 * HASH_BATCH + HASH_BATCH / 2 + 17, 2 * HASH_BATCH + 17] {
             let body: Vec<u8> = (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
             let expected = hex::encode(sha2::Sha256::digest(&body));
-            for sizes in [vec![65_536], vec![HASH_BATCH + 1], vec![len], vec![7, 100_000], vec![HASH_BATCH - 1, 1, 2]] {
+            let sizes_tried =
+                [vec![65_536], vec![HASH_BATCH + 1], vec![len], vec![7, 100_000], vec![HASH_BATCH - 1, 1, 2], vec![97]];
+            for sizes in sizes_tried {
                 let mut chunks = Vec::new();
                 let mut at = 0;
                 for size in sizes.iter().cycle() {

@@ -136,3 +136,19 @@ async fn uploads_land_in_order_across_batches_and_writeback_steps() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().collect();
     assert!(leftovers.is_empty(), "no temp file is left: {leftovers:?}");
 }
+
+/// A body trickled in tiny chunks (far more of them than one vectored write takes) still lands
+/// whole and in order.
+#[tokio::test]
+async fn a_body_of_many_tiny_chunks_lands_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::new(LocalStorage::new(dir.path()).unwrap());
+    let data: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let data = Bytes::from(data);
+    let chunks: Vec<std::io::Result<Bytes>> = (0..data.len()).step_by(3).map(|at| Ok(data.slice(at..at + 3))).collect();
+    assert_eq!(chunks.len(), 10_000);
+    let key = BlobKey::parse("workspaces/w/trickled").unwrap();
+    assert_eq!(storage.put(&key, Box::pin(futures::stream::iter(chunks))).await.unwrap(), data.len() as u64);
+    let got: Vec<Bytes> = storage.get(&key, None).await.unwrap().stream.try_collect().await.unwrap();
+    assert!(got.concat() == data[..], "the stored bytes are the body's, in order");
+}
