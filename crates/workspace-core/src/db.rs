@@ -171,15 +171,16 @@ pub(crate) const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 /// writers), and every commit appends each page it changed whole to the WAL, which the group
 /// flush then waits on: smaller pages mean fewer bytes written and checksummed per write. A/B
 /// with files created at each size (`bench/NOTES.md`), 16 writers of 4 KiB: 2 048 took +9–21 %
-/// writes/s over 4 096 in four rounds, 1 024 +22–42 %, 8 192 and 16 384 −25 % and −44 %; reads
-/// of 4 KiB files the same at every size; a listing page over 20 000 files the same at 2 048 and
-/// −15 % at 1 024 (more pages to walk), hence 2 048. Applies only when the file is created: an
+/// writes/s over 4 096 in four rounds, 1 024 +22–42 %, 8 192 −21 to −25 %, 16 384 −42 to −46 %;
+/// reads of 4 KiB files the same at every size; a listing page over 20 000 files the same at
+/// 2 048 and −15 % at 1 024 (more pages to walk), hence 2 048. Applies only when the file is created: an
 /// existing database keeps the page size it was made with (SQLite cannot change it in WAL mode).
 pub(crate) const SQLITE_PAGE_SIZE: u32 = 2048;
 
-/// What every SQLite connection of ours is: [`SQLITE_PAGE_SIZE`] for a new file, WAL journaling, `synchronous` as given (`Full` for the
-/// pool, `Normal` for the group-committing writer), a busy timeout so writers wait for each other,
-/// foreign keys, stable query plans, and checkpoints every [`WAL_CHECKPOINT_PAGES`].
+/// What every SQLite connection of ours is: [`SQLITE_PAGE_SIZE`] for a new file, WAL journaling,
+/// `synchronous` as given (`Full` for the pool, `Normal` for the group-committing writer), a busy
+/// timeout so writers wait for each other, foreign keys, stable query plans, and checkpoints every
+/// [`WAL_CHECKPOINT_PAGES`].
 fn sqlite_settings(options: &mut ConnectOptions, synchronous: SqliteSynchronous) {
     options
         .map_sqlx_sqlite_opts(move |o| {

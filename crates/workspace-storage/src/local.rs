@@ -25,8 +25,8 @@ use workspace_core::{
 /// Bytes of an upload gathered into one write; an upload holds about two of them in memory (one
 /// being written, one being received).
 const WRITE_BATCH: usize = 1024 * 1024;
-/// Chunks gathered into one write at most (Linux's `IOV_MAX`): a client trickling its body in
-/// tiny chunks gets more writes, not a batch whose list of chunks outweighs its bytes.
+/// Chunks gathered into one write at most: a client trickling its body in tiny chunks gets more
+/// writes, not a batch whose list of chunks outweighs its bytes.
 const WRITE_BATCH_CHUNKS: usize = 1024;
 /// Bytes written before the writer asks the kernel to start writing them to the disk
 /// (`sync_file_range`), so the upload's final fsync finds little left to write.
