@@ -173,8 +173,9 @@ pub(crate) const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 /// with files created at each size (`bench/NOTES.md`), 16 writers of 4 KiB: 2 048 took +9–21 %
 /// writes/s over 4 096 in four rounds, 1 024 +22–42 %, 8 192 −21 to −25 %, 16 384 −42 to −46 %;
 /// reads of 4 KiB files the same at every size; a listing page over 20 000 files the same at
-/// 2 048 and −15 % at 1 024 (more pages to walk), hence 2 048. Applies only when the file is created: an
-/// existing database keeps the page size it was made with (SQLite cannot change it in WAL mode).
+/// 2 048 and −15 % at 1 024 (more pages to walk), hence 2 048. Applies only when the file is
+/// created: an existing database keeps the page size it was made with (SQLite cannot change it
+/// in WAL mode).
 pub(crate) const SQLITE_PAGE_SIZE: u32 = 2048;
 
 /// What every SQLite connection of ours is: [`SQLITE_PAGE_SIZE`] for a new file, WAL journaling,
@@ -770,6 +771,13 @@ mod tests {
         db.close().await.unwrap();
     }
 
+    /// The value of SQLite's `PRAGMA name` on `conn`.
+    async fn pragma(conn: &DatabaseConnection, name: &str) -> i64 {
+        let statement = sea_orm::Statement::from_string(DbBackend::Sqlite, format!("PRAGMA {name}"));
+        let row = conn.query_one_raw(statement).await.unwrap().expect("a row");
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
     /// Every connection, the writer's and the pool's, checkpoints at the same WAL length: the
     /// first commit past it runs the checkpoint, whichever connection made it.
     #[tokio::test]
@@ -779,12 +787,7 @@ mod tests {
         let db = Db::connect(&url).await.unwrap();
         let writer = db.writer.as_ref().expect("a file has a writer");
         for conn in [db.conn(), &writer.conn] {
-            let row = conn
-                .query_one_raw(sea_orm::Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_autocheckpoint"))
-                .await
-                .unwrap()
-                .expect("a row");
-            assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), i64::from(WAL_CHECKPOINT_PAGES));
+            assert_eq!(pragma(conn, "wal_autocheckpoint").await, i64::from(WAL_CHECKPOINT_PAGES));
         }
         db.close().await.unwrap();
     }
@@ -793,20 +796,12 @@ mod tests {
     /// made before with another page size keeps it (and opens and works as before).
     #[tokio::test]
     async fn new_sqlite_files_get_the_small_page_size_and_old_ones_keep_theirs() {
-        async fn page_size(conn: &DatabaseConnection) -> i64 {
-            let row = conn
-                .query_one_raw(sea_orm::Statement::from_string(DbBackend::Sqlite, "PRAGMA page_size"))
-                .await
-                .unwrap()
-                .expect("a row");
-            row.try_get_by_index::<i64>(0).unwrap()
-        }
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("new.db").display());
         let db = Db::connect(&url).await.unwrap();
         let writer = db.writer.as_ref().expect("a file has a writer");
-        assert_eq!(page_size(db.conn()).await, i64::from(SQLITE_PAGE_SIZE));
-        assert_eq!(page_size(&writer.conn).await, i64::from(SQLITE_PAGE_SIZE));
+        assert_eq!(pragma(db.conn(), "page_size").await, i64::from(SQLITE_PAGE_SIZE));
+        assert_eq!(pragma(&writer.conn, "page_size").await, i64::from(SQLITE_PAGE_SIZE));
         db.close().await.unwrap();
 
         // A file made with SQLite's default pages, with a table in it, as an older server left it.
@@ -817,7 +812,7 @@ mod tests {
                 .unwrap();
         }
         let db = Db::connect(&format!("sqlite://{}?mode=rwc", old.display())).await.unwrap();
-        assert_eq!(page_size(db.conn()).await, 4096);
+        assert_eq!(pragma(db.conn(), "page_size").await, 4096);
         db.conn().execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
         db.close().await.unwrap();
     }

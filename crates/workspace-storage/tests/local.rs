@@ -137,7 +137,7 @@ async fn uploads_land_in_order_across_batches_and_writeback_steps() {
     assert!(leftovers.is_empty(), "no temp file is left: {leftovers:?}");
 }
 
-/// A body trickled in tiny chunks (far more of them than one vectored write takes) still lands
+/// A body trickled in tiny chunks (far more of them than one write batch gathers) still lands
 /// whole and in order.
 #[tokio::test]
 async fn a_body_of_many_tiny_chunks_lands_in_order() {
