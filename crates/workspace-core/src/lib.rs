@@ -47,8 +47,8 @@ pub use model::{
 pub use path::{PathError, PathPrefix, WorkspacePath};
 pub use previews::{Thumbnail, ThumbnailSize};
 pub use storage::{
-    BlobKey, BodyStream, ByteRange, ByteStream, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta, ObjectStream, Storage,
-    WorkspaceStorageBackend,
+    BlobKey, BodyStream, ByteRange, ByteStream, ChunkBatch, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta,
+    ObjectStream, Storage, WorkspaceStorageBackend,
 };
 pub use structure::{FolderChange, PlaceOptions};
 pub use uri::{UriError, WorkspaceUri};

@@ -6,7 +6,7 @@
 //! a 2 GHz Xeon), and every byte of every upload passes through it.
 //!
 //! The first [`HASH_HERE`] bytes are hashed as they pass, on the task that reads the body: a
-//! small write pays no hand-off. Past that, the body is hashed in batches of [`HASH_BATCH`] bytes
+//! small write pays no hand-off. Past that, the body is hashed in batches ([`ChunkBatch`]: 1 MiB)
 //! on the blocking pool, one batch at a time, while the task goes on reading (and the store goes
 //! on writing) the next: the hash of a large upload runs on another core instead of in series
 //! with the rest, and holds a blocking thread only while it hashes, never while the client is
@@ -23,15 +23,10 @@ use ring::digest::{Context, SHA256};
 use tokio::task::JoinHandle;
 
 use crate::mime::SNIFF_LEN;
-use crate::storage::BodyStream;
+use crate::storage::{BodyStream, ChunkBatch};
 
 /// Bytes of a body hashed on the task that reads it, before hashing moves to the blocking pool.
 const HASH_HERE: u64 = 1024 * 1024;
-/// Bytes hashed per job on the blocking pool.
-const HASH_BATCH: usize = 1024 * 1024;
-/// Chunks per batch at most: a body trickled in tiny chunks gets more (smaller) batches, not a
-/// batch whose list of chunks outweighs its bytes (32 bytes of list per chunk of maybe one byte).
-const HASH_BATCH_CHUNKS: usize = 1024;
 /// A last batch shorter than this is hashed on the task that reads the body.
 const HASH_TAIL_HERE: usize = 64 * 1024;
 
@@ -154,15 +149,14 @@ struct Hash {
     /// The batch hashing on the blocking pool, which hands the context back.
     hashing: Option<JoinHandle<Context>>,
     /// Bytes waiting for the next batch.
-    batch: Vec<Bytes>,
-    batch_len: usize,
+    batch: ChunkBatch,
     /// Bytes hashed here so far.
     here: u64,
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Self { context: Some(Context::new(&SHA256)), hashing: None, batch: Vec::new(), batch_len: 0, here: 0 }
+        Self { context: Some(Context::new(&SHA256)), hashing: None, batch: ChunkBatch::default(), here: 0 }
     }
 }
 
@@ -177,11 +171,9 @@ impl Hash {
             return Ok(());
         }
         self.here = HASH_HERE;
-        self.batch_len += chunk.len();
-        self.batch.push(chunk);
-        if self.batch_len >= HASH_BATCH || self.batch.len() >= HASH_BATCH_CHUNKS {
+        if self.batch.push(chunk) {
             let context = self.settle().await?;
-            let batch = self.take_batch();
+            let batch = self.batch.take();
             self.hashing = Some(tokio::task::spawn_blocking(move || hash_all(context, &batch)));
         }
         Ok(())
@@ -191,8 +183,8 @@ impl Hash {
     async fn finish(&mut self) -> io::Result<String> {
         let context = self.settle().await?;
         // A short tail is hashed here: its hand-off would cost more than it saves.
-        let tail_len = self.batch_len;
-        let batch = self.take_batch();
+        let tail_len = self.batch.len();
+        let batch = self.batch.take();
         let context = if tail_len < HASH_TAIL_HERE {
             hash_all(context, &batch)
         } else {
@@ -208,11 +200,6 @@ impl Hash {
             None => self.context.take().ok_or_else(|| io::Error::other("the hash was lost with a cancelled batch")),
         }
     }
-
-    fn take_batch(&mut self) -> Vec<Bytes> {
-        self.batch_len = 0;
-        mem::take(&mut self.batch)
-    }
 }
 
 fn hash_all(mut context: Context, chunks: &[Bytes]) -> Context {
@@ -226,6 +213,8 @@ fn hash_all(mut context: Context, chunks: &[Bytes]) -> Context {
 mod tests {
     use super::*;
     use futures::TryStreamExt;
+
+    const HASH_BATCH: usize = ChunkBatch::MAX_BYTES;
 
     #[tokio::test]
     async fn hashes_counts_and_cuts_off() {

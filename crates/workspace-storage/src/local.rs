@@ -19,15 +19,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use workspace_core::{
-    BlobKey, BodyStream, ByteRange, GetResult, ObjectMeta, ObjectStream, StorageError, WorkspaceStorageBackend,
+    BlobKey, BodyStream, ByteRange, ChunkBatch, GetResult, ObjectMeta, ObjectStream, StorageError,
+    WorkspaceStorageBackend,
 };
 
-/// Bytes of an upload gathered into one write; an upload holds about two of them in memory (one
-/// being written, one being received).
-const WRITE_BATCH: usize = 1024 * 1024;
-/// Chunks gathered into one write at most: a client trickling its body in tiny chunks gets more
-/// writes, not a batch whose list of chunks outweighs its bytes.
-const WRITE_BATCH_CHUNKS: usize = 1024;
 /// Bytes written before the writer asks the kernel to start writing them to the disk
 /// (`sync_file_range`), so the upload's final fsync finds little left to write.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
@@ -270,22 +265,18 @@ impl WorkspaceStorageBackend for LocalStorage {
             move || std::fs::File::create_new(tmp_path)
         })
         .await?;
-        // One batch is written on a blocking thread while the next is received; the thread is
-        // only held while it writes, never while the client is slow to send.
+        // One batch (a `ChunkBatch`: up to 1 MiB) is written on a blocking thread while the next
+        // is received, so an upload holds about two in memory; the thread is only held while it
+        // writes, never while the client is slow to send.
         let mut writer = Pending::Idle(BlobWriter::new(file));
-        let mut batch = Vec::new();
-        let mut batch_len = 0usize;
+        let mut batch = ChunkBatch::default();
         while let Some(chunk) = body.next().await {
-            let chunk: Bytes = chunk.map_err(StorageError::Body)?;
-            batch_len += chunk.len();
-            batch.push(chunk);
-            if batch_len >= WRITE_BATCH || batch.len() >= WRITE_BATCH_CHUNKS {
-                batch_len = 0;
-                writer = writer.then_write(std::mem::take(&mut batch)).await?;
+            if batch.push(chunk.map_err(StorageError::Body)?) {
+                writer = writer.then_write(batch.take()).await?;
             }
         }
         if !batch.is_empty() {
-            writer = writer.then_write(batch).await?;
+            writer = writer.then_write(batch.take()).await?;
         }
         let BlobWriter { file, written, .. } = writer.finished().await?;
         let (tmp, dest) = (tmp_path.clone(), final_path.clone());
