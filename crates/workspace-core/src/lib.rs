@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod batch;
 mod content;
 pub mod db;
 mod direct;
@@ -29,6 +30,7 @@ pub mod uri;
 pub mod workspaces;
 mod writes;
 
+pub use batch::{BatchWork, BatchWorker, ChunkBatch};
 pub use db::Db;
 pub use edit::{Edit, EditOutcome};
 pub use error::{Result, StorageError, WorkspaceError};
@@ -47,8 +49,8 @@ pub use model::{
 pub use path::{PathError, PathPrefix, WorkspacePath};
 pub use previews::{Thumbnail, ThumbnailSize};
 pub use storage::{
-    BlobKey, BodyStream, ByteRange, ByteStream, ChunkBatch, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta,
-    ObjectStream, Storage, WorkspaceStorageBackend,
+    BlobKey, BodyStream, ByteRange, ByteStream, DEFAULT_STORAGE_TIMEOUT, GetResult, ObjectMeta, ObjectStream, Storage,
+    WorkspaceStorageBackend,
 };
 pub use structure::{FolderChange, PlaceOptions};
 pub use uri::{UriError, WorkspaceUri};

@@ -7,11 +7,13 @@
 //!
 //! The first [`HASH_HERE`] bytes are hashed as they pass, on the task that reads the body: a
 //! small write pays no hand-off. Past that, the body is hashed in batches ([`ChunkBatch`]: 1 MiB)
-//! on the blocking pool, one batch at a time, while the task goes on reading (and the store goes
-//! on writing) the next: the hash of a large upload runs on another core instead of in series
-//! with the rest, and holds a blocking thread only while it hashes, never while the client is
-//! slow. At most two batches are held for it (one hashing, one filling), whatever the body's size.
-//! The stream ends once the last batch is hashed, so the digest is ready when the body is done.
+//! on the blocking pool by a [`BatchWorker`], one job at a time, while the task goes on reading
+//! (and the store goes on writing) the next: the hash of a large upload runs on another core
+//! instead of in series with the rest, and holds a blocking thread only while it hashes, never
+//! while the client is slow. The reading runs ahead of the hash by at most
+//! [`BatchWorker::MAX_WAITING`] batches (besides the one hashing and the one filling), whatever
+//! the body's size. The stream ends once the last batch is hashed, so the digest is ready when the
+//! body is done.
 
 use std::io;
 use std::mem;
@@ -20,10 +22,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use ring::digest::{Context, SHA256};
-use tokio::task::JoinHandle;
 
+use crate::batch::{BatchWorker, ChunkBatch};
 use crate::mime::SNIFF_LEN;
-use crate::storage::{BodyStream, ChunkBatch};
+use crate::storage::BodyStream;
 
 /// Bytes of a body hashed on the task that reads it, before hashing moves to the blocking pool.
 const HASH_HERE: u64 = 1024 * 1024;
@@ -144,10 +146,8 @@ impl Pump {
 
 /// A SHA-256 computed here for the first bytes, then batch by batch on the blocking pool.
 struct Hash {
-    /// The hash so far; `None` while a batch is hashing (the job holds it).
-    context: Option<Context>,
-    /// The batch hashing on the blocking pool, which hands the context back.
-    hashing: Option<JoinHandle<Context>>,
+    /// The hash, worked on the blocking pool batch by batch (and here while idle).
+    jobs: BatchWorker<Context>,
     /// Bytes waiting for the next batch.
     batch: ChunkBatch,
     /// Bytes hashed here so far.
@@ -156,7 +156,7 @@ struct Hash {
 
 impl Default for Hash {
     fn default() -> Self {
-        Self { context: Some(Context::new(&SHA256)), hashing: None, batch: ChunkBatch::default(), here: 0 }
+        Self { jobs: BatchWorker::new(Context::new(&SHA256), hash_all), batch: ChunkBatch::default(), here: 0 }
     }
 }
 
@@ -164,7 +164,7 @@ impl Hash {
     async fn update(&mut self, chunk: Bytes) -> io::Result<()> {
         if self.here + chunk.len() as u64 <= HASH_HERE
             && self.batch.is_empty()
-            && let Some(context) = self.context.as_mut()
+            && let Some(context) = self.jobs.idle_state()
         {
             self.here += chunk.len() as u64;
             context.update(&chunk);
@@ -172,41 +172,30 @@ impl Hash {
         }
         self.here = HASH_HERE;
         if self.batch.push(chunk) {
-            let context = self.settle().await?;
-            let batch = self.batch.take();
-            self.hashing = Some(tokio::task::spawn_blocking(move || hash_all(context, &batch)));
+            self.jobs.push(self.batch.take()).await?;
         }
         Ok(())
     }
 
     /// The hex digest of everything passed to [`update`](Self::update).
     async fn finish(&mut self) -> io::Result<String> {
-        let context = self.settle().await?;
+        let (tail_len, tail) = (self.batch.len(), self.batch.take());
         // A short tail is hashed here: its hand-off would cost more than it saves.
-        let tail_len = self.batch.len();
-        let batch = self.batch.take();
         let context = if tail_len < HASH_TAIL_HERE {
-            hash_all(context, &batch)
+            let mut context = self.jobs.finish().await?;
+            hash_all(&mut context, &tail)?;
+            context
         } else {
-            tokio::task::spawn_blocking(move || hash_all(context, &batch)).await.map_err(io::Error::other)?
+            self.jobs.push(tail).await?;
+            self.jobs.finish().await?
         };
         Ok(hex::encode(context.finish()))
     }
-
-    /// The context, once the batch hashing (if any) is done.
-    async fn settle(&mut self) -> io::Result<Context> {
-        match self.hashing.take() {
-            Some(job) => job.await.map_err(io::Error::other),
-            None => self.context.take().ok_or_else(|| io::Error::other("the hash was lost with a cancelled batch")),
-        }
-    }
 }
 
-fn hash_all(mut context: Context, chunks: &[Bytes]) -> Context {
-    for chunk in chunks {
-        context.update(chunk);
-    }
-    context
+fn hash_all(context: &mut Context, chunks: &[Bytes]) -> io::Result<()> {
+    chunks.iter().for_each(|chunk| context.update(chunk));
+    Ok(())
 }
 
 #[cfg(test)]

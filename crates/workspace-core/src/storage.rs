@@ -24,46 +24,6 @@ pub type BodyStream = BoxStream<'static, std::io::Result<Bytes>>;
 /// A stream of object bytes read back from a backend.
 pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
-/// Chunks of a body gathered to be handed off together (written, hashed) rather than one by one.
-/// A batch is full at [`MAX_BYTES`](Self::MAX_BYTES) or at [`MAX_CHUNKS`](Self::MAX_CHUNKS)
-/// chunks, whichever comes first: a body trickled in tiny chunks makes more, smaller batches, not
-/// a list of chunks that outweighs its bytes (32 bytes of list per chunk of maybe one byte).
-#[derive(Debug, Default)]
-pub struct ChunkBatch {
-    chunks: Vec<Bytes>,
-    len: usize,
-}
-
-impl ChunkBatch {
-    /// Bytes at which a batch is full.
-    pub const MAX_BYTES: usize = 1024 * 1024;
-    /// Chunks at which a batch is full.
-    pub const MAX_CHUNKS: usize = 1024;
-
-    /// Adds `chunk`; `true` when the batch is now full and should be taken.
-    pub fn push(&mut self, chunk: Bytes) -> bool {
-        self.len += chunk.len();
-        self.chunks.push(chunk);
-        self.len >= Self::MAX_BYTES || self.chunks.len() >= Self::MAX_CHUNKS
-    }
-
-    /// The chunks gathered so far, in order; the batch starts over empty.
-    pub fn take(&mut self) -> Vec<Bytes> {
-        self.len = 0;
-        std::mem::take(&mut self.chunks)
-    }
-
-    /// Bytes gathered so far.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no chunk was gathered since the last [`take`](Self::take).
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
-    }
-}
-
 /// An object key. Keys never contain user-controlled text: they are built from ids only,
 /// `workspaces/{workspace_id}/{content_id}`, or parsed back from a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -469,29 +429,6 @@ impl<T> Stream for Deadline<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_chunk_batch_is_full_at_its_bytes_or_its_chunks_and_starts_over_when_taken() {
-        let mut batch = ChunkBatch::default();
-        assert!(batch.is_empty());
-        // By bytes: full on the chunk that reaches a MiB, not before.
-        assert!(!batch.push(Bytes::from(vec![1; ChunkBatch::MAX_BYTES - 1])));
-        assert!(batch.push(Bytes::from_static(b"xy")));
-        assert_eq!(batch.len(), ChunkBatch::MAX_BYTES + 1);
-        let taken = batch.take();
-        assert_eq!((taken.len(), taken[1].as_ref()), (2, &b"xy"[..]));
-        assert!(batch.is_empty());
-        assert_eq!(batch.len(), 0);
-        // By chunks: tiny chunks fill it long before a MiB, and come back in order.
-        let full =
-            (0..ChunkBatch::MAX_CHUNKS).map(|i| batch.push(Bytes::from(vec![(i % 251) as u8]))).collect::<Vec<_>>();
-        assert_eq!(full.iter().filter(|full| **full).count(), 1);
-        assert!(full[ChunkBatch::MAX_CHUNKS - 1]);
-        let taken = batch.take();
-        assert_eq!(taken.len(), ChunkBatch::MAX_CHUNKS);
-        assert!(taken.iter().enumerate().all(|(i, chunk)| chunk.as_ref() == [(i % 251) as u8]));
-        assert!(!batch.push(Bytes::from_static(b"z")));
-    }
 
     #[test]
     fn ranges_resolve_against_size() {

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use workspace_core::{
-    BlobKey, BodyStream, ByteRange, ChunkBatch, GetResult, ObjectMeta, ObjectStream, StorageError,
+    BatchWorker, BlobKey, BodyStream, ByteRange, ChunkBatch, GetResult, ObjectMeta, ObjectStream, StorageError,
     WorkspaceStorageBackend,
 };
 
@@ -206,28 +206,6 @@ impl BlobWriter {
     }
 }
 
-/// The writer of an upload: idle, or writing a batch on a blocking thread.
-enum Pending {
-    Idle(BlobWriter),
-    Writing(tokio::task::JoinHandle<io::Result<BlobWriter>>),
-}
-
-impl Pending {
-    /// The writer once the batch in flight, if any, is written.
-    async fn finished(self) -> io::Result<BlobWriter> {
-        match self {
-            Self::Idle(writer) => Ok(writer),
-            Self::Writing(task) => task.await.map_err(io::Error::other)?,
-        }
-    }
-
-    /// Waits for the batch in flight, then starts writing `batch`.
-    async fn then_write(self, batch: Vec<Bytes>) -> io::Result<Self> {
-        let mut writer = self.finished().await?;
-        Ok(Self::Writing(tokio::task::spawn_blocking(move || writer.write(&batch).map(|()| writer))))
-    }
-}
-
 /// Asks the kernel to start writing `len` bytes of `file` from `offset` to the disk, without
 /// waiting for them. Only a hint that spreads the disk's work over the upload: durability
 /// still comes from the fsync at the end, so a refusal is ignored.
@@ -265,20 +243,20 @@ impl WorkspaceStorageBackend for LocalStorage {
             move || std::fs::File::create_new(tmp_path)
         })
         .await?;
-        // One batch (a `ChunkBatch`: up to 1 MiB) is written on a blocking thread while the next
-        // is received, so an upload holds about two in memory; the thread is only held while it
-        // writes, never while the client is slow to send.
-        let mut writer = Pending::Idle(BlobWriter::new(file));
+        // Batches (`ChunkBatch`: up to 1 MiB) are written on the blocking pool while the next
+        // are received, the receiving at most `BatchWorker::MAX_WAITING` batches ahead; a thread
+        // is only held while it writes, never while the client is slow to send.
+        let mut writer = BatchWorker::new(BlobWriter::new(file), BlobWriter::write);
         let mut batch = ChunkBatch::default();
         while let Some(chunk) = body.next().await {
             if batch.push(chunk.map_err(StorageError::Body)?) {
-                writer = writer.then_write(batch.take()).await?;
+                writer.push(batch.take()).await?;
             }
         }
         if !batch.is_empty() {
-            writer = writer.then_write(batch.take()).await?;
+            writer.push(batch.take()).await?;
         }
-        let BlobWriter { file, written, .. } = writer.finished().await?;
+        let BlobWriter { file, written, .. } = writer.finish().await?;
         let (tmp, dest) = (tmp_path.clone(), final_path.clone());
         blocking(move || {
             file.sync_all()?;
