@@ -51,12 +51,13 @@ impl ChunkBatch {
 pub type BatchWork<S> = fn(&mut S, &[Bytes]) -> io::Result<()>;
 
 /// Work on a body's batches (hashing them, writing them to a file) done on the blocking pool, in
-/// the order they were handed over, one job at a time, while the caller goes on receiving the
-/// body. A job takes every batch waiting when it starts; a batch handed over while a job runs
-/// waits for the next one. The caller waits only when [`MAX_WAITING`](Self::MAX_WAITING) batches
-/// are waiting, so a job that stalls a moment (a write the disk holds up, a hash that lost its
-/// core) does not stop the receiving at once. A blocking thread is held only while a job runs,
-/// never while the client is slow to send.
+/// the order they were handed over, one batch at a time, while the caller gathers the next: the
+/// caller hands over a batch once the job before it is done, so at most two batches are held (one
+/// worked, one gathering) whatever the body's size. A blocking thread is held only while a job
+/// runs, never while the client is slow to send.
+///
+/// Letting the caller run further ahead (two batches waiting behind the job) measured no faster
+/// on 1 GiB uploads and held 3-4 MiB more at peak (bench/NOTES.md, stop 39).
 ///
 /// Dropped midway (the request went away), a running job finishes on its own and its state is
 /// dropped with it.
@@ -64,62 +65,40 @@ pub struct BatchWorker<S> {
     /// The state while no job holds it.
     idle: Option<S>,
     running: Option<JoinHandle<io::Result<S>>>,
-    waiting: Vec<Vec<Bytes>>,
     work: BatchWork<S>,
 }
 
 impl<S> std::fmt::Debug for BatchWorker<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchWorker")
-            .field("running", &self.running.is_some())
-            .field("waiting", &self.waiting.len())
-            .finish_non_exhaustive()
+        f.debug_struct("BatchWorker").field("running", &self.running.is_some()).finish_non_exhaustive()
     }
 }
 
 impl<S: Send + 'static> BatchWorker<S> {
-    /// Batches waiting behind a running job at most before [`push`](Self::push) waits for it.
-    pub const MAX_WAITING: usize = 2;
-
     pub fn new(state: S, work: BatchWork<S>) -> Self {
-        Self { idle: Some(state), running: None, waiting: Vec::new(), work }
+        Self { idle: Some(state), running: None, work }
     }
 
-    /// The state, if no job holds it and no batch waits (so work done on it here keeps the order).
+    /// The state, if no job holds it (so work done on it here keeps the order).
     pub fn idle_state(&mut self) -> Option<&mut S> {
-        if self.waiting.is_empty() { self.idle.as_mut() } else { None }
+        self.idle.as_mut()
     }
 
-    /// Hands over a batch: it starts at once if no job runs (or the running one is done), else it
-    /// waits for the next job; waits for the running job only when that makes too many waiting.
-    /// An error of an earlier batch's job is returned here.
+    /// Hands over a batch once the job before it (if any) is done; an error of that job is
+    /// returned here instead.
     pub async fn push(&mut self, batch: Vec<Bytes>) -> io::Result<()> {
-        self.waiting.push(batch);
-        if self.running.as_ref().is_some_and(|job| !job.is_finished()) && self.waiting.len() < Self::MAX_WAITING {
-            return Ok(());
-        }
-        let state = self.settle().await?;
-        self.start(state);
+        let (mut state, work) = (self.settle().await?, self.work);
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            work(&mut state, &batch)?;
+            Ok(state)
+        }));
         Ok(())
     }
 
     /// Waits until every batch handed over has been worked, and returns the state (the worker
     /// then has none: it is done).
     pub async fn finish(&mut self) -> io::Result<S> {
-        let state = self.settle().await?;
-        if self.waiting.is_empty() {
-            return Ok(state);
-        }
-        self.start(state);
         self.settle().await
-    }
-
-    fn start(&mut self, mut state: S) {
-        let (batches, work) = (mem::take(&mut self.waiting), self.work);
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            batches.iter().try_for_each(|batch| work(&mut state, batch))?;
-            Ok(state)
-        }));
     }
 
     /// The state, once the running job (if any) is done.
@@ -169,8 +148,7 @@ mod tests {
         Ok(())
     }
 
-    /// Batches handed over faster than the jobs run, slower, or after a pause are all worked, in
-    /// order, whatever number of jobs they were grouped into.
+    /// Batches handed over back to back or with pauses between them are all worked, in order.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_worker_works_every_batch_in_order() {
         for pause_every in [0usize, 1, 3] {
@@ -188,8 +166,8 @@ mod tests {
         }
     }
 
-    /// The state is lent out only while no job holds it and nothing waits, so work done on it in
-    /// place lands in order.
+    /// The state is lent out only while no job holds it, so work done on it in place lands in
+    /// order.
     #[tokio::test]
     async fn a_batch_worker_lends_its_state_only_when_idle() {
         let mut worker = BatchWorker::new(Vec::new(), record);

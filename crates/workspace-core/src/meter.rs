@@ -7,13 +7,12 @@
 //!
 //! The first [`HASH_HERE`] bytes are hashed as they pass, on the task that reads the body: a
 //! small write pays no hand-off. Past that, the body is hashed in batches ([`ChunkBatch`]: 1 MiB)
-//! on the blocking pool by a [`BatchWorker`], one job at a time, while the task goes on reading
+//! on the blocking pool by a [`BatchWorker`], one batch at a time, while the task goes on reading
 //! (and the store goes on writing) the next: the hash of a large upload runs on another core
 //! instead of in series with the rest, and holds a blocking thread only while it hashes, never
-//! while the client is slow. The reading runs ahead of the hash by at most
-//! [`BatchWorker::MAX_WAITING`] batches (besides the one hashing and the one filling), whatever
-//! the body's size. The stream ends once the last batch is hashed, so the digest is ready when the
-//! body is done.
+//! while the client is slow. At most two batches are held for it (one hashing, one filling),
+//! whatever the body's size. The stream ends once the last batch is hashed, so the digest is
+//! ready when the body is done.
 
 use std::io;
 use std::mem;

@@ -243,9 +243,9 @@ impl WorkspaceStorageBackend for LocalStorage {
             move || std::fs::File::create_new(tmp_path)
         })
         .await?;
-        // Batches (`ChunkBatch`: up to 1 MiB) are written on the blocking pool while the next
-        // are received, the receiving at most `BatchWorker::MAX_WAITING` batches ahead; a thread
-        // is only held while it writes, never while the client is slow to send.
+        // One batch (a `ChunkBatch`: up to 1 MiB) is written on the blocking pool while the next
+        // is received, so an upload holds about two in memory; a thread is only held while it
+        // writes, never while the client is slow to send.
         let mut writer = BatchWorker::new(BlobWriter::new(file), BlobWriter::write);
         let mut batch = ChunkBatch::default();
         while let Some(chunk) = body.next().await {
