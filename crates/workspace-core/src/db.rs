@@ -574,18 +574,22 @@ mod tests {
     #[tokio::test]
     async fn every_sqlite_connection_keeps_its_query_plans() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let db = file_db(&dir, "plans.db").await;
         assert!(query_plans_kept(db.conn()).await, "reader pool");
         let writer = db.writer.as_ref().expect("a file has a writer");
         assert!(query_plans_kept(&writer.conn).await, "writer");
         db.close().await.unwrap();
     }
 
+    /// A database on the SQLite file `name` under `dir` (created if missing).
+    async fn file_db(dir: &tempfile::TempDir, name: &str) -> Db {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
+        Db::connect(&url).await.unwrap()
+    }
+
     /// A migrated SQLite file with one workspace, for the tests of writes through the writer.
     async fn workspace_db(dir: &tempfile::TempDir) -> (Db, Uuid) {
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let db = file_db(dir, "w.db").await;
         workspace_migrations::migrate(db.conn()).await.unwrap();
         let user = crate::ids::UserId::new("u").unwrap();
         let id = crate::workspaces::get_or_create(&db, &user).await.unwrap();
@@ -783,8 +787,7 @@ mod tests {
     #[tokio::test]
     async fn every_sqlite_connection_checkpoints_at_the_same_wal_length() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("wal.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let db = file_db(&dir, "wal.db").await;
         let writer = db.writer.as_ref().expect("a file has a writer");
         for conn in [db.conn(), &writer.conn] {
             assert_eq!(pragma(conn, "wal_autocheckpoint").await, i64::from(WAL_CHECKPOINT_PAGES));
@@ -797,8 +800,7 @@ mod tests {
     #[tokio::test]
     async fn new_sqlite_files_get_the_small_page_size_and_old_ones_keep_theirs() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("new.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let db = file_db(&dir, "new.db").await;
         let writer = db.writer.as_ref().expect("a file has a writer");
         assert_eq!(pragma(db.conn(), "page_size").await, i64::from(SQLITE_PAGE_SIZE));
         assert_eq!(pragma(&writer.conn, "page_size").await, i64::from(SQLITE_PAGE_SIZE));
@@ -811,7 +813,7 @@ mod tests {
             conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
                 .unwrap();
         }
-        let db = Db::connect(&format!("sqlite://{}?mode=rwc", old.display())).await.unwrap();
+        let db = file_db(&dir, "old.db").await;
         assert_eq!(pragma(db.conn(), "page_size").await, 4096);
         db.conn().execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
         db.close().await.unwrap();
