@@ -279,10 +279,10 @@ pub(crate) struct DirectWriter {
     deferred: AtomicU64,
 }
 
-/// Statements the [`DirectWriter`]'s connection keeps prepared, as many as sqlx keeps per
-/// connection: a batch's two lookups and its update of superseded rows are each one statement
-/// per number of paths, checksums or rows, so this keeps those of batches up to ~30 writes.
-const WRITER_STATEMENTS: usize = 100;
+/// Statements the [`DirectWriter`]'s connection keeps prepared: a write batch's are the same
+/// few whatever its size (`writes.rs`, `DirectSql`); the rest is room for whatever else runs
+/// here.
+const WRITER_STATEMENTS: usize = 32;
 
 /// How a transaction of [`DirectWriter`] ended.
 #[derive(Debug)]
@@ -295,7 +295,8 @@ pub(crate) enum Direct<T> {
     CommitFailed(rusqlite::Error),
 }
 
-/// The statements of a [`DirectWriter`] transaction, all built by sea-query for SQLite.
+/// The statements of a [`DirectWriter`] transaction: SQL as sea-query builds it for SQLite, with
+/// the values to bind in its order (bound as sqlx binds them, see [`bound`]).
 #[derive(Debug)]
 pub(crate) struct WriteConn<'c>(&'c Connection);
 
@@ -305,23 +306,24 @@ impl WriteConn<'_> {
         counters_of(self.0, workspace)
     }
 
-    /// The file rows `statement` selects (a file row's columns in the entity's order).
-    pub(crate) fn files(&self, statement: &sea_orm::Statement) -> rusqlite::Result<Vec<file::Model>> {
-        query(self.0, &statement.sql, values_of(statement)?, Some(&FILE_COLUMN_NAMES), file_row)
+    /// The file rows `sql` selects with `values` (a file row's columns in the entity's order).
+    pub(crate) fn files(&self, sql: &str, values: Vec<sea_orm::Value>) -> rusqlite::Result<Vec<file::Model>> {
+        query(self.0, sql, bound_all(values)?, Some(&FILE_COLUMN_NAMES), file_row)
     }
 
-    /// The rows `statement` selects, each read by `decode`.
+    /// The rows `sql` selects with `values`, each read by `decode`.
     pub(crate) fn rows<T>(
         &self,
-        statement: &sea_orm::Statement,
+        sql: &str,
+        values: Vec<sea_orm::Value>,
         decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        query(self.0, &statement.sql, values_of(statement)?, None, decode)
+        query(self.0, sql, bound_all(values)?, None, decode)
     }
 
-    /// Runs `statement`, which returns no rows.
-    pub(crate) fn execute(&self, statement: &sea_orm::Statement) -> rusqlite::Result<()> {
-        self.0.prepare_cached(&statement.sql)?.execute(rusqlite::params_from_iter(values_of(statement)?))?;
+    /// Runs `sql`, which returns no rows, with `values`.
+    pub(crate) fn execute(&self, sql: &str, values: Vec<sea_orm::Value>) -> rusqlite::Result<()> {
+        self.0.prepare_cached(sql)?.execute(rusqlite::params_from_iter(bound_all(values)?))?;
         Ok(())
     }
 }
@@ -424,7 +426,7 @@ impl DirectWriter {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "wal_autocheckpoint", crate::db::WAL_CHECKPOINT_PAGES)?;
-        // rusqlite keeps 16, fewer than a few batch sizes' statements.
+        // rusqlite keeps 16.
         conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         Ok(conn)
     }
@@ -445,10 +447,13 @@ fn open(file: &std::path::Path) -> rusqlite::Result<Connection> {
 /// The values of `statement`, bound as sqlx binds them (see [`bound`]); an error for a kind of
 /// value not bound here.
 fn values_of(statement: &sea_orm::Statement) -> rusqlite::Result<Vec<rusqlite::types::Value>> {
-    match &statement.values {
-        Some(values) => values.iter().map(bound).collect::<Option<Vec<_>>>().ok_or(rusqlite::Error::InvalidQuery),
-        None => Ok(Vec::new()),
-    }
+    bound_all(statement.values.as_ref().map(|values| values.0.clone()).unwrap_or_default())
+}
+
+/// `values`, each bound as sqlx binds it (see [`bound`]); an error for a kind of value not bound
+/// here.
+fn bound_all(values: Vec<sea_orm::Value>) -> rusqlite::Result<Vec<rusqlite::types::Value>> {
+    values.into_iter().map(bound).collect::<Option<Vec<_>>>().ok_or(rusqlite::Error::InvalidQuery)
 }
 
 /// The rows `sql` selects on `conn` with `values` bound, each read by `decode`; with `columns`,
@@ -513,7 +518,7 @@ fn file_row(row: &Row<'_>) -> rusqlite::Result<file::Model> {
 /// an offset, flags as integers, JSON as text), so that comparisons with stored values agree
 /// and rows written here read back as rows written through the pool; `None` for a kind of
 /// value none of our statements here binds.
-fn bound(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
+fn bound(value: sea_orm::Value) -> Option<rusqlite::types::Value> {
     use rusqlite::types::Value as Sql;
     use sea_orm::Value;
     let value = match value {
@@ -526,15 +531,15 @@ fn bound(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
         Value::SmallUnsigned(i) => i.map(|i| Sql::Integer(i64::from(i))),
         Value::Unsigned(i) => i.map(|i| Sql::Integer(i64::from(i))),
         Value::BigUnsigned(i) => match i {
-            Some(i) => Some(Sql::Integer(i64::try_from(*i).ok()?)),
+            Some(i) => Some(Sql::Integer(i64::try_from(i).ok()?)),
             None => None,
         },
-        Value::String(s) => s.clone().map(Sql::Text),
-        Value::Bytes(b) => b.clone().map(Sql::Blob),
+        Value::String(s) => s.map(Sql::Text),
+        Value::Bytes(b) => b.map(Sql::Blob),
         Value::Uuid(u) => u.map(|u| Sql::Blob(u.as_bytes().to_vec())),
         Value::ChronoDateTimeUtc(t) => t.map(|t| Sql::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))),
         // JSON as sqlx stores it on SQLite: its text.
-        Value::Json(j) => j.as_ref().map(|j| Sql::Text(j.to_string())),
+        Value::Json(j) => j.map(|j| Sql::Text(j.to_string())),
         _ => return None,
     };
     Some(value.unwrap_or(Sql::Null))

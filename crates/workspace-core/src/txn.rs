@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, Func, UpdateStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, QueryTrait,
@@ -147,19 +147,24 @@ impl Change {
     /// The statement that makes the rows `ids` history as of this change: they stop being
     /// current and their history time starts now.
     pub(crate) fn mark_history_statement(&self, ids: Vec<Uuid>) -> Pending {
-        file::Entity::update_many()
-            .col_expr(file::Column::IsCurrent, Expr::value(false))
-            .col_expr(file::Column::HistorySince, Expr::value(self.now))
-            .col_expr(file::Column::UpdatedAt, Expr::value(self.now))
-            .filter(file::Column::Id.is_in(ids))
-            .into_query()
-            .into()
+        mark_history(ids, self.now).into()
     }
 
     /// The statements that record the change's events and its counters (none when neither
     /// changed), in that order, and the events as committed. Content it released is the
     /// caller's to settle first ([`WriteTxn::record`]).
     pub(crate) fn finish(self, backend: DbBackend) -> (Vec<Event>, Vec<Pending>) {
+        let (workspace, now) = (self.workspace, self.now);
+        let Finished { events, rows, counters } = self.finish_rows();
+        let mut statements = crate::db::insert_statements(backend, rows);
+        if let Some(counters) = counters {
+            statements.push(store_counters(workspace, counters, now).into());
+        }
+        (events, statements)
+    }
+
+    /// What [`Change::finish`] writes, as rows and values rather than statements.
+    pub(crate) fn finish_rows(self) -> Finished {
         let Self { workspace, start, counters, events, now, .. } = self;
         let mut committed = Vec::with_capacity(events.len());
         let mut seq = counters.event_seq;
@@ -190,24 +195,44 @@ impl Change {
                 }
             })
             .collect();
-        let mut statements = crate::db::insert_statements(backend, rows);
         let end = Counters { event_seq: seq, ..counters };
-        if end != start {
-            let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            statements.push(
-                user_workspace::Entity::update_many()
-                    .col_expr(user_workspace::Column::LiveBytes, Expr::value(i(end.live_bytes)))
-                    .col_expr(user_workspace::Column::HistoryBytes, Expr::value(i(end.history_bytes)))
-                    .col_expr(user_workspace::Column::FileCount, Expr::value(i(end.file_count)))
-                    .col_expr(user_workspace::Column::EventSeq, Expr::value(i(end.event_seq)))
-                    .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
-                    .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
-                    .into_query()
-                    .into(),
-            );
-        }
-        (committed, statements)
+        Finished { events: committed, rows, counters: (end != start).then_some(end) }
     }
+}
+
+/// What a [`Change`] records at its end ([`Change::finish_rows`]).
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// The events as committed.
+    pub events: Vec<Event>,
+    /// Their rows, to insert.
+    pub rows: Vec<workspace_event::ActiveModel>,
+    /// The counters to store, when the change changed them.
+    pub counters: Option<Counters>,
+}
+
+/// The statement that makes the rows `ids` history at `now`: they stop being current and their
+/// history time starts then.
+pub(crate) fn mark_history(ids: impl IntoIterator<Item = Uuid>, now: DateTime<Utc>) -> UpdateStatement {
+    file::Entity::update_many()
+        .col_expr(file::Column::IsCurrent, Expr::value(false))
+        .col_expr(file::Column::HistorySince, Expr::value(now))
+        .col_expr(file::Column::UpdatedAt, Expr::value(now))
+        .filter(file::Column::Id.is_in(ids))
+        .into_query()
+}
+
+/// The statement that stores `counters` on the row of `workspace`, changed at `now`.
+pub(crate) fn store_counters(workspace: WorkspaceId, counters: Counters, now: DateTime<Utc>) -> UpdateStatement {
+    let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    user_workspace::Entity::update_many()
+        .col_expr(user_workspace::Column::LiveBytes, Expr::value(i(counters.live_bytes)))
+        .col_expr(user_workspace::Column::HistoryBytes, Expr::value(i(counters.history_bytes)))
+        .col_expr(user_workspace::Column::FileCount, Expr::value(i(counters.file_count)))
+        .col_expr(user_workspace::Column::EventSeq, Expr::value(i(counters.event_seq)))
+        .col_expr(user_workspace::Column::UpdatedAt, Expr::value(now))
+        .filter(user_workspace::Column::Id.eq(workspace.as_uuid()))
+        .into_query()
 }
 
 /// An open change of one workspace: its transaction and its [`Change`]. See the module docs.

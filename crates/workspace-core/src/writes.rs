@@ -9,9 +9,11 @@
 //! with its checksums read in one query each; the superseded rows marked in one statement, then
 //! the new content, the new rows, the events and the counters written together: one statement
 //! on PostgreSQL, on SQLite sent together, 16 statements per call, see [`db::execute_all`]), one
-//! lock of the workspace and one commit. On a SQLite file those
-//! statements run on the lane's own thread where they can ([`commit_direct`]), with no trip to
-//! the pool's writer thread at all.
+//! lock of the workspace and one commit. On a SQLite file the batch runs on the lane's own
+//! thread where it can ([`commit_direct`]), with no trip to the pool's writer thread at all, and
+//! as single-row statements each built once ([`DirectSql`]): there a statement costs SQLite
+//! microseconds and no round trip, so one per path, checksum or row is cheaper than building
+//! the combined ones for each batch.
 //! The flush that makes the commit durable, after which its writes are answered, runs beside the
 //! lane's next batch (one flush covers every commit made before it began): +20 % small writes in
 //! the bench over waiting for it. A lone write is a batch of one, with the statements a single
@@ -31,12 +33,12 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use sea_orm::sea_query::{SelectStatement, UnionType};
+use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, SqlErr,
+    ActiveModelTrait, ActiveValue, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
+    QueryFilter, QuerySelect, QueryTrait, SqlErr, Value,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -44,7 +46,7 @@ use uuid::Uuid;
 use crate::content::{self, StagedData};
 use crate::db;
 use crate::direct::{self, Direct, DirectWriter, WriteConn};
-use crate::entity::{user_workspace_file as file, workspace_content};
+use crate::entity::{user_workspace_file as file, workspace_content, workspace_event};
 use crate::error::{Result, WorkspaceError};
 use crate::events::{EventKind, PendingEvent};
 use crate::history;
@@ -53,7 +55,7 @@ use crate::mime;
 use crate::model::{ContentLocation, FileInfo, INLINE_STORAGE_PATH, NewFile, Precondition};
 use crate::rows;
 use crate::storage::BlobKey;
-use crate::txn::{Change, Committed, Plans, Recorded, WriteTxn};
+use crate::txn::{self, Change, Committed, Counters, Finished, Plans, Recorded, WriteTxn};
 use crate::workspaces::Workspaces;
 
 /// Most writes one transaction takes.
@@ -290,10 +292,10 @@ async fn commit(
 }
 
 /// [`commit`] on the SQLite writer connection of [`DirectWriter`], on this thread: the same
-/// statements, built the same way, without a trip to the pool's writer thread for each. A batch
-/// that needs more than a write batch's statements (a chain past the version limit, history to
-/// purge for room under the quota) and any statement that fails leave the batch to the pool,
-/// which runs it from the start.
+/// statements, each built once ([`DirectSql`]), without a trip to the pool's writer thread for
+/// each. A batch that needs more than a write batch's statements (a chain past the version
+/// limit, history to purge for room under the quota) and any statement that fails leave the
+/// batch to the pool, which runs it from the start.
 fn commit_direct(
     direct: &DirectWriter,
     workspaces: &Workspaces,
@@ -301,55 +303,178 @@ fn commit_direct(
     writes: &[&Write],
 ) -> Direct<(Vec<Outcome>, Committed)> {
     let quota = workspaces.settings().limits.quota_bytes;
+    let sql = DirectSql::get();
     direct.transaction(|conn: &WriteConn<'_>| {
         let Some(counters) = conn.counters(workspace)? else { return Ok(None) };
         let mut change = Change::new(workspace, counters);
-        let (files, content) = plan_queries(workspace, writes);
-        let backend = sea_orm::DbBackend::Sqlite;
-        let stored = match files {
-            Some(select) => conn.files(&backend.build(&select))?,
-            None => Vec::new(),
-        };
-        let found = match content {
-            Some(select) => conn.rows(&backend.build(&select), |row| {
+        let mut stored = Vec::new();
+        for path in batch_paths(writes) {
+            stored.extend(conn.files(&sql.file_at, DirectSql::file_at_values(workspace, path))?);
+        }
+        let mut found = Vec::new();
+        for checksum in batch_checksums(writes) {
+            found.extend(conn.rows(&sql.content_with, DirectSql::content_with_values(workspace, checksum), |row| {
                 Ok((direct::uuid_at(row, 0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })?,
-            None => Vec::new(),
-        };
+            })?);
+        }
         let mut plan = Plan::new(stored, found);
         let outcomes: Vec<Outcome> =
             writes.iter().map(|write| plan_write(&mut change, &mut plan, workspaces, write)).collect();
-        let Statements { supersede, rows, trims, .. } = plan_statements(backend, &change, plan);
-        if !trims.is_empty() || history::room_needed(&change.counters, quota) || change.released_any() {
+        if !plan.trims.is_empty() || history::room_needed(&change.counters, quota) || change.released_any() {
             return Ok(None);
         }
-        let (events, recorded) = change.finish(backend);
-        for statement in supersede.iter().chain(&rows).chain(&recorded) {
-            conn.execute(&db::build(backend, statement))?;
+        // In the order of `write_plan`: the superseded rows leave the unique index of current
+        // paths before the new rows take their places.
+        let Plan { rows, new_content, superseded, .. } = plan;
+        let now = change.now;
+        for id in superseded {
+            conn.execute(&sql.mark_history, DirectSql::mark_history_values(id, now))?;
+        }
+        for content in new_content {
+            conn.execute(&sql.insert_content, insert_values(content)?)?;
+        }
+        for row in rows {
+            conn.execute(&sql.insert_file, insert_values(file::ActiveModel::from(row).reset_all())?)?;
+        }
+        let Finished { events, rows: event_rows, counters } = change.finish_rows();
+        for row in event_rows {
+            conn.execute(&sql.insert_event, insert_values(row)?)?;
+        }
+        if let Some(counters) = counters {
+            conn.execute(&sql.store_counters, DirectSql::store_counters_values(workspace, counters, now))?;
         }
         Ok(Some((outcomes, Committed { unreferenced_blobs: Vec::new(), events })))
     })
 }
 
-/// The queries of a batch's checks: the current rows at its paths, and the content with its
-/// checksums (id, checksum, size, whether inline); `None` without writes.
+/// The statements of [`commit_direct`] on SQLite, each built once by sea-query from the same
+/// functions that build the pool's (so the text is the same), then run with each batch's values
+/// in the order the statement binds them: building a statement per row (sea-orm's select of 21
+/// columns, the query builder writing its text) took more instructions than SQLite took to run
+/// it (`bench/NOTES.md`, stop 40). Each `*_values` function is tested against the statement
+/// built with the same values.
+struct DirectSql {
+    /// [`file_at_query`]: the current row at a path.
+    file_at: String,
+    /// [`content_query`]: the content with a checksum.
+    content_with: String,
+    /// [`txn::mark_history`] of one row.
+    mark_history: String,
+    /// [`txn::store_counters`].
+    store_counters: String,
+    /// A row of each table, every column given.
+    insert_content: String,
+    insert_file: String,
+    insert_event: String,
+}
+
+impl DirectSql {
+    fn get() -> &'static Self {
+        static SQL: OnceLock<DirectSql> = OnceLock::new();
+        SQL.get_or_init(|| {
+            let backend = sea_orm::DbBackend::Sqlite;
+            let nil = WorkspaceId::from_uuid(Uuid::nil());
+            Self {
+                file_at: backend.build(&file_at_query(nil, "")).sql,
+                content_with: backend.build(&content_query(nil, "")).sql,
+                mark_history: backend.build(&txn::mark_history([Uuid::nil()], chrono::DateTime::UNIX_EPOCH)).sql,
+                store_counters: backend
+                    .build(&txn::store_counters(nil, Counters::default(), chrono::DateTime::UNIX_EPOCH))
+                    .sql,
+                insert_content: insert_sql::<workspace_content::Entity>(),
+                insert_file: insert_sql::<file::Entity>(),
+                insert_event: insert_sql::<workspace_event::Entity>(),
+            }
+        })
+    }
+
+    fn file_at_values(workspace: WorkspaceId, path: &str) -> Vec<Value> {
+        vec![workspace.as_uuid().into(), path.into()]
+    }
+
+    fn content_with_values(workspace: WorkspaceId, checksum: &str) -> Vec<Value> {
+        vec![workspace.as_uuid().into(), checksum.into()]
+    }
+
+    fn mark_history_values(id: Uuid, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+        vec![false.into(), now.into(), now.into(), id.into()]
+    }
+
+    fn store_counters_values(
+        workspace: WorkspaceId,
+        counters: Counters,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Value> {
+        let i = |v: u64| Value::from(i64::try_from(v).unwrap_or(i64::MAX));
+        vec![
+            i(counters.live_bytes),
+            i(counters.history_bytes),
+            i(counters.file_count),
+            i(counters.event_seq),
+            now.into(),
+            workspace.as_uuid().into(),
+        ]
+    }
+}
+
+/// The single-row `INSERT` of every column of `E`, as `E::insert` builds it for a model that
+/// gives them all (see [`insert_values`]).
+fn insert_sql<E: EntityTrait>() -> String {
+    let columns: Vec<E::Column> = E::Column::iter().collect();
+    let mut insert = sea_orm::sea_query::Query::insert();
+    insert
+        .into_table(E::default().table_ref())
+        .or_default_values()
+        .columns(columns.iter().copied())
+        .values_panic(columns.iter().map(|column| column.save_as(Expr::val(Value::Bool(None)))));
+    sea_orm::DbBackend::Sqlite.build(&insert).sql
+}
+
+/// The values of `model` for [`insert_sql`], in its columns' order; an error (the batch goes to
+/// the pool) if a column is not given.
+fn insert_values<A: ActiveModelTrait>(mut model: A) -> rusqlite::Result<Vec<Value>> {
+    <A::Entity as EntityTrait>::Column::iter()
+        .map(|column| match model.take(column) {
+            ActiveValue::Set(value) | ActiveValue::Unchanged(value) => Ok(value),
+            ActiveValue::NotSet => Err(rusqlite::Error::InvalidQuery),
+        })
+        .collect()
+}
+
+/// The batch's paths, each once.
+fn batch_paths<'w>(writes: &[&'w Write]) -> BTreeSet<&'w str> {
+    writes.iter().map(|w| w.new.path.as_str()).collect()
+}
+
+/// The batch's checksums, each once.
+fn batch_checksums<'w>(writes: &[&'w Write]) -> BTreeSet<&'w str> {
+    writes.iter().map(|w| w.staged.checksum.as_str()).collect()
+}
+
+/// The current row at `path`: one part of the batch's lookup of its paths.
+fn file_at_query(workspace: WorkspaceId, path: &str) -> SelectStatement {
+    file::Entity::find().filter(rows::current(workspace)).filter(file::Column::Path.eq(path)).into_query()
+}
+
+/// The content of `workspace` with `checksum` (id, checksum, size, whether inline): one part of
+/// the batch's lookup of its content.
+fn content_query(workspace: WorkspaceId, checksum: &str) -> SelectStatement {
+    workspace_content::Entity::find()
+        .select_only()
+        .column(workspace_content::Column::Id)
+        .column(workspace_content::Column::Checksum)
+        .column(workspace_content::Column::SizeBytes)
+        .column_as(workspace_content::Column::InlineData.is_not_null(), "inline")
+        .filter(workspace_content::Column::WorkspaceId.eq(workspace.as_uuid()))
+        .filter(workspace_content::Column::Checksum.eq(checksum))
+        .into_query()
+}
+
+/// The queries of a batch's checks through the pool: the current rows at its paths, and the
+/// content with its checksums (id, checksum, size, whether inline); `None` without writes.
 fn plan_queries(workspace: WorkspaceId, writes: &[&Write]) -> (Option<SelectStatement>, Option<SelectStatement>) {
-    let paths: BTreeSet<&str> = writes.iter().map(|w| w.new.path.as_str()).collect();
-    let files = union_all(paths, |path| {
-        file::Entity::find().filter(rows::current(workspace)).filter(file::Column::Path.eq(path)).into_query()
-    });
-    let checksums: BTreeSet<&str> = writes.iter().map(|w| w.staged.checksum.as_str()).collect();
-    let content = union_all(checksums, |checksum| {
-        workspace_content::Entity::find()
-            .select_only()
-            .column(workspace_content::Column::Id)
-            .column(workspace_content::Column::Checksum)
-            .column(workspace_content::Column::SizeBytes)
-            .column_as(workspace_content::Column::InlineData.is_not_null(), "inline")
-            .filter(workspace_content::Column::WorkspaceId.eq(workspace.as_uuid()))
-            .filter(workspace_content::Column::Checksum.eq(checksum))
-            .into_query()
-    });
+    let files = union_all(batch_paths(writes), |path| file_at_query(workspace, path));
+    let content = union_all(batch_checksums(writes), |checksum| content_query(workspace, checksum));
     (files, content)
 }
 
@@ -589,5 +714,105 @@ pub(crate) fn check_target(new: &NewFile, current: Option<&FileInfo>) -> Result<
     match current {
         Some(_) if !overwrite => Err(WorkspaceError::Conflict(new.path.to_string())),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use sea_orm::DbBackend;
+    use sea_orm::sea_query::Values;
+
+    use super::*;
+
+    /// `sql` with `values` is exactly `built`: the text sea-query writes and the values in the
+    /// order it binds them.
+    fn same(built: sea_orm::Statement, sql: &str, values: Vec<Value>) {
+        assert_eq!(built.sql, sql);
+        assert_eq!(built.values, Some(Values(values)));
+    }
+
+    #[test]
+    fn each_direct_statement_is_the_statement_sea_query_builds_with_its_values() {
+        let backend = DbBackend::Sqlite;
+        let sql = DirectSql::get();
+        let workspace = WorkspaceId::new();
+        let now = chrono::Utc::now();
+        same(
+            backend.build(&file_at_query(workspace, "/docs/a b.txt")),
+            &sql.file_at,
+            DirectSql::file_at_values(workspace, "/docs/a b.txt"),
+        );
+        same(
+            backend.build(&content_query(workspace, "ab12")),
+            &sql.content_with,
+            DirectSql::content_with_values(workspace, "ab12"),
+        );
+        let id = Uuid::new_v4();
+        same(backend.build(&txn::mark_history([id], now)), &sql.mark_history, DirectSql::mark_history_values(id, now));
+        let counters = Counters { live_bytes: 1, history_bytes: 2, file_count: 3, event_seq: u64::MAX };
+        same(
+            backend.build(&txn::store_counters(workspace, counters, now)),
+            &sql.store_counters,
+            DirectSql::store_counters_values(workspace, counters, now),
+        );
+
+        let content = workspace_content::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            workspace_id: Set(workspace.as_uuid()),
+            checksum: Set("ab12".into()),
+            size_bytes: Set(4),
+            inline_data: Set(Some(b"data".to_vec())),
+            created_at: Set(now),
+        };
+        let built = backend.build(&workspace_content::Entity::insert(content.clone()).into_query());
+        same(built, &sql.insert_content, insert_values(content).unwrap());
+
+        let row = file::Model {
+            id: Uuid::new_v4(),
+            workspace_id: workspace.as_uuid(),
+            name: "a b.txt".into(),
+            path: "/docs/a b.txt".into(),
+            storage_path: INLINE_STORAGE_PATH.into(),
+            mime_type: "text/plain".into(),
+            size_bytes: 4,
+            checksum: "ab12".into(),
+            is_deleted: false,
+            deleted_at: None,
+            metadata: serde_json::json!({"k": "v"}),
+            source: "upload".into(),
+            source_session_id: Some("s1".into()),
+            source_exec_id: None,
+            created_at: now,
+            updated_at: now,
+            content_id: Uuid::new_v4(),
+            chain_id: Uuid::new_v4(),
+            version: 2,
+            is_current: true,
+            history_since: Some(now),
+        };
+        let model = file::ActiveModel::from(row).reset_all();
+        let built = backend.build(&file::Entity::insert(model.clone()).into_query());
+        same(built, &sql.insert_file, insert_values(model).unwrap());
+
+        let event = workspace_event::ActiveModel {
+            workspace_id: Set(workspace.as_uuid()),
+            id: Set(7),
+            kind: Set("created".into()),
+            file_id: Set(Uuid::new_v4()),
+            path: Set("/docs/a b.txt".into()),
+            old_path: Set(None),
+            size_bytes: Set(4),
+            checksum: Set("ab12".into()),
+            at: Set(now),
+        };
+        let built = backend.build(&workspace_event::Entity::insert(event.clone()).into_query());
+        same(built, &sql.insert_event, insert_values(event).unwrap());
+    }
+
+    #[test]
+    fn a_row_missing_a_column_is_not_inserted_by_the_direct_writer() {
+        let content = workspace_content::ActiveModel { id: Set(Uuid::new_v4()), ..Default::default() };
+        assert!(insert_values(content).is_err());
     }
 }
