@@ -257,7 +257,7 @@ fn keep_query_plans(
 pub(crate) type Pending = SubQueryStatement;
 
 /// `statement` written out for `backend`.
-pub(crate) fn build(backend: DbBackend, statement: &Pending) -> sea_orm::Statement {
+fn build(backend: DbBackend, statement: &Pending) -> sea_orm::Statement {
     match statement {
         SubQueryStatement::SelectStatement(s) => backend.build(s),
         SubQueryStatement::InsertStatement(s) => backend.build(s),
