@@ -552,7 +552,7 @@ pub(crate) fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
 
 /// A time as sqlx writes a `DateTime<Utc>` on SQLite (RFC 3339 with an offset); anything else
 /// is refused, and the read goes to the pool.
-fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(crate) fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get_ref(i)? {
         ValueRef::Null => Ok(None),
         value => {

@@ -76,32 +76,13 @@ impl WorkspaceManager {
         let mut window_end = None;
         if let Some(query) = query.as_deref().filter(|q| !q.is_empty()) {
             select = select.filter(name_contains(query, db.get_database_backend())?);
-            let last = sorted(scope).offset(SEARCH_WINDOW - 1);
-            window_end = match sort {
-                SortKey::Path => last
-                    .select_only()
-                    .column(file::Column::Path)
-                    .into_tuple::<String>()
-                    .one(db)
-                    .await?
-                    .map(Cursor::Path),
-                SortKey::CreatedAt => last
-                    .select_only()
-                    .column(file::Column::CreatedAt)
-                    .column(file::Column::Path)
-                    .into_tuple::<(DateTime<Utc>, String)>()
-                    .one(db)
-                    .await?
-                    .map(|(at, path)| Cursor::CreatedAt(at, path)),
-                SortKey::Size => last
-                    .select_only()
-                    .column(file::Column::SizeBytes)
-                    .column(file::Column::Path)
-                    .into_tuple::<(i64, String)>()
-                    .one(db)
-                    .await?
-                    .map(|(size, path)| Cursor::Size(size, path)),
+            let last = sorted(scope).offset(SEARCH_WINDOW - 1).limit(1).select_only();
+            let last = match key {
+                None => last,
+                Some(key) => last.column(key),
             };
+            window_end =
+                self.window_end(last.column(file::Column::Path).build(db.get_database_backend()), sort).await?;
             if let Some(end) = &window_end {
                 select = select.filter(end.clone().until(order));
             }
@@ -220,6 +201,37 @@ impl WorkspaceManager {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(FilePage { files, folders, next_cursor })
+    }
+
+    /// The row `statement` selects (the sort's key, if any, then the path, of the row
+    /// [`SEARCH_WINDOW`] rows into a name search's order, read from the index alone) as the cursor
+    /// there: read on the calling thread where the database allows it (see [`crate::direct`]),
+    /// else through the pool. `None`: the listing ends within the window.
+    async fn window_end(&self, statement: sea_orm::Statement, sort: SortKey) -> Result<Option<Cursor>> {
+        let db = self.workspaces().db();
+        let read = |row: &rusqlite::Row<'_>| {
+            Ok(match sort {
+                SortKey::Path => Cursor::Path(row.get(0)?),
+                SortKey::CreatedAt => Cursor::CreatedAt(
+                    crate::direct::time_at(row, 0)?.ok_or(rusqlite::Error::InvalidColumnType(
+                        0,
+                        "created_at".into(),
+                        rusqlite::types::Type::Null,
+                    ))?,
+                    row.get(1)?,
+                ),
+                SortKey::Size => Cursor::Size(row.get(0)?, row.get(1)?),
+            })
+        };
+        if let Some(found) = db.direct().and_then(|direct| direct.rows(&statement, read)) {
+            return Ok(found.into_iter().next());
+        }
+        let Some(row) = db.conn().query_one_raw(statement).await? else { return Ok(None) };
+        Ok(Some(match sort {
+            SortKey::Path => Cursor::Path(row.try_get_by_index(0)?),
+            SortKey::CreatedAt => Cursor::CreatedAt(row.try_get_by_index(0)?, row.try_get_by_index(1)?),
+            SortKey::Size => Cursor::Size(row.try_get_by_index(0)?, row.try_get_by_index(1)?),
+        }))
     }
 
     /// The file rows `select` finds: read on the calling thread where the database allows it

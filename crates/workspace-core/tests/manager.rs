@@ -1496,7 +1496,14 @@ async fn a_name_search_examines_a_bounded_window_per_page(env: TestEnv) {
             SortOrder::Desc,
             [format!("/s/f{:05}-Needle.txt", SEARCH_WINDOW + 20), "/s/f00005-Needle.txt".to_owned()],
         ),
+        // Sizes 1 to 4 bytes (the number written): the first window ends among the 3-byte files.
+        (
+            SortKey::Size,
+            SortOrder::Asc,
+            ["/s/f00005-Needle.txt".to_owned(), format!("/s/f{:05}-Needle.txt", SEARCH_WINDOW + 20)],
+        ),
     ] {
+        let reads_before = env.db.direct_read_counts();
         let mut pages = Vec::new();
         let mut cursor = None;
         loop {
@@ -1519,6 +1526,12 @@ async fn a_name_search_examines_a_bounded_window_per_page(env: TestEnv) {
         }
         // The first window holds one needle; the page ends there, and the next page finds the other.
         assert_eq!(pages, [vec![expected[0].clone()], vec![expected[1].clone()]], "{sort:?} {order:?}");
+        // On a SQLite file each page is two reads on the calling thread: where its window ends,
+        // then its matches within.
+        if let (Some(before), Some(after)) = (reads_before, env.db.direct_read_counts()) {
+            assert_eq!(after.deferred, before.deferred, "{sort:?} {order:?}: no read went to the pool");
+            assert_eq!(after.answered - before.answered, 2 * pages.len() as u64, "{sort:?} {order:?}");
+        }
     }
     // A broad search fills its page from the first window.
     let broad =
