@@ -592,6 +592,19 @@ mod plans {
                         plan.contains("ix_workspace_content_checksum"),
                         "analyzed: {analyzed}: a kept lookup of content by checksum reads its index:\n{plan}"
                     );
+                    // The batch's one query of both (paths and checksums joined), as the lane
+                    // sends it: each part through its index, no table read whole.
+                    let both = crate::writes::plan_query(
+                        workspace,
+                        ["/plans/d3/f13.txt", "/plans/d4/f14.txt"],
+                        ["00".repeat(32).as_str(), "11".repeat(32).as_str()],
+                    )
+                    .unwrap();
+                    let plan = kept_plan(&conn, both).await;
+                    assert!(
+                        path_led(&plan) && plan.contains("ix_workspace_content_checksum") && !plan.contains("Seq Scan"),
+                        "analyzed: {analyzed}: the batch's query reads the path and checksum indexes:\n{plan}"
+                    );
                 }
             }
             // Without statistics PostgreSQL costs every index scan alike and sorts; the listings'

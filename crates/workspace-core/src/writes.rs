@@ -6,10 +6,10 @@
 //! in arrival order: each is checked against the files as the writes before it left them (path
 //! conflict, preconditions, quota on live bytes, dedup), then the batch costs a few round trips
 //! to the database however many writes it holds (the current rows at its paths and the content
-//! with its checksums read in one query each; the superseded rows marked in one statement, then
-//! the new content, the new rows, the events and the counters written together: one statement
-//! on PostgreSQL, on SQLite sent together, 16 statements per call, see [`db::execute_all`]), one
-//! lock of the workspace and one commit. On a SQLite file the batch runs on the lane's own
+//! with its checksums read in one query, [`plan_query`]; the superseded rows marked in one
+//! statement, then the new content, the new rows, the events and the counters written together:
+//! one statement on PostgreSQL, on SQLite sent together, 16 statements per call, see
+//! [`db::execute_all`]), one lock of the workspace and one commit. On a SQLite file the batch runs on the lane's own
 //! thread where it can ([`commit_direct`]), with no trip to the pool's writer thread at all, and
 //! as single-row statements each built once ([`DirectSql`]): there a statement costs SQLite
 //! microseconds and no round trip, so one per path, checksum or row is cheaper than building
@@ -35,10 +35,10 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, JoinType, Query, SelectStatement, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
-    QueryFilter, QuerySelect, QueryTrait, SqlErr, Value,
+    ActiveModelTrait, ActiveValue, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    Iterable, QueryFilter, QuerySelect, QueryTrait, SqlErr, Value,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -470,28 +470,46 @@ fn content_query(workspace: WorkspaceId, checksum: &str) -> SelectStatement {
         .into_query()
 }
 
-/// The queries of a batch's checks through the pool: the current rows at its paths, and the
-/// content with its checksums (id, checksum, size, whether inline); `None` without writes.
-fn plan_queries(workspace: WorkspaceId, writes: &[&Write]) -> (Option<SelectStatement>, Option<SelectStatement>) {
-    let files = union_all(batch_paths(writes), |path| file_at_query(workspace, path));
-    let content = union_all(batch_checksums(writes), |checksum| content_query(workspace, checksum));
-    (files, content)
+/// The one query of a batch's checks through the pool, one round trip for both: the current rows
+/// at `paths` (a file row's columns, in its entity's order and names) and the content of
+/// `workspace` with `checksums` (`c_id`, `c_checksum`, `c_size`, `c_inline`: whether inline).
+/// Each is a `UNION ALL` of equalities (see [`union_all`]), and the two are joined `FULL JOIN …
+/// ON false`: every row holds one side's columns and NULL for the other's, each side typed by its
+/// own table (a `UNION` of the two would have to type each NULL by hand). `None` without both.
+pub(crate) fn plan_query<'w>(
+    workspace: WorkspaceId,
+    paths: impl IntoIterator<Item = &'w str>,
+    checksums: impl IntoIterator<Item = &'w str>,
+) -> Option<SelectStatement> {
+    let files = union_all(paths, |path| file_at_query(workspace, path))?;
+    let content = union_all(checksums, |checksum| content_query(workspace, checksum))?;
+    let (f, c) = (Alias::new("f"), Alias::new("c"));
+    let content_column = |column: &str| Expr::col((c.clone(), Alias::new(column)));
+    let mut select = Query::select();
+    select
+        .column((f.clone(), Asterisk))
+        .expr_as(content_column("id"), Alias::new("c_id"))
+        .expr_as(content_column("checksum"), Alias::new("c_checksum"))
+        .expr_as(content_column("size_bytes"), Alias::new("c_size"))
+        .expr_as(content_column("inline"), Alias::new("c_inline"))
+        .from_subquery(files, f)
+        .join_subquery(JoinType::FullOuterJoin, content, c, Expr::cust("false"));
+    Some(select)
 }
 
-/// Reads what the batch's checks need through the transaction (see [`plan_queries`]).
+/// Reads what the batch's checks need through the transaction (see [`plan_query`]).
 async fn read_plan(tx: &WriteTxn, workspace: WorkspaceId, writes: &[&Write]) -> Result<Plan> {
     let conn = tx.conn();
-    let backend = conn.get_database_backend();
-    let (files, content) = plan_queries(workspace, writes);
-    let stored = match files {
-        Some(select) => file::Entity::find().from_raw_sql(backend.build(&select)).all(conn).await?,
-        None => Vec::new(),
-    };
-    let mut found = Vec::new();
-    if let Some(select) = content {
-        for row in conn.query_all_raw(backend.build(&select)).await? {
-            let size: i64 = row.try_get_by_index(2)?;
-            found.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, size, row.try_get_by_index(3)?));
+    let (mut stored, mut found) = (Vec::new(), Vec::new());
+    if let Some(select) = plan_query(workspace, batch_paths(writes), batch_checksums(writes)) {
+        for row in conn.query_all_raw(conn.get_database_backend().build(&select)).await? {
+            match row.try_get::<Option<Uuid>>("", "c_id")? {
+                Some(id) => {
+                    let size: i64 = row.try_get("", "c_size")?;
+                    found.push((id, row.try_get("", "c_checksum")?, size, row.try_get("", "c_inline")?));
+                }
+                None => stored.push(file::Model::from_query_result(&row, "")?),
+            }
         }
     }
     Ok(Plan::new(stored, found))
@@ -499,7 +517,7 @@ async fn read_plan(tx: &WriteTxn, workspace: WorkspaceId, writes: &[&Write]) -> 
 
 impl Plan {
     /// A plan over the current rows `stored` and the content `found` (id, checksum, size,
-    /// whether inline) that [`plan_queries`] read.
+    /// whether inline) that [`plan_query`] read.
     fn new(stored: Vec<file::Model>, found: Vec<(Uuid, String, i64, bool)>) -> Self {
         let current = stored.iter().enumerate().map(|(i, row)| (row.path.clone(), Current::Stored(i))).collect();
         let content = found
