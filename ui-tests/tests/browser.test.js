@@ -243,15 +243,22 @@ describe('file browser (desktop)', () => {
     await waitForCount(2);
     await page.getByRole('button', { name: 'Grid' }).click();
     assert.equal(await page.getByRole('button', { name: 'Grid' }).getAttribute('aria-pressed'), 'true');
-    await page.waitForFunction(() => {
+    // Thumbnails fit the asked size and are never scaled up: the 64×48 and 48×64 images keep theirs
+    // (read in the same turn as the check that both have loaded).
+    const loaded = await page.waitForFunction(() => {
       const imgs = [...document.querySelectorAll('#file-list[data-view="grid"] .thumb img')];
-      return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+      return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0)
+        && imgs.map((i) => ({ src: i.getAttribute('src'), size: `${i.naturalWidth}x${i.naturalHeight}` }));
     });
-    const src = await page.locator('#file-list .thumb img').first().getAttribute('src');
-    assert.match(src, /\/thumbnail\?w=.*&sig=.*&size=256$/);
-    // Thumbnails fit the asked size and are never scaled up: the 64×48 and 48×64 images keep theirs.
-    const sizes = await page.locator('#file-list .thumb img').evaluateAll((imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
-    assert.deepEqual(sizes.sort(), ['48x64', '64x48']);
+    const thumbs = await loaded.jsonValue();
+    assert.match(thumbs[0].src, /\/thumbnail\?w=.*&sig=.*&size=256$/);
+    assert.deepEqual(thumbs.map((t) => t.size).sort(), ['48x64', '64x48']);
+    // A refresh (as after every change in the feed) keeps the thumbnails shown: the same images,
+    // neither blanked nor loaded again.
+    await page.locator('#file-list .thumb img').evaluateAll((imgs) => imgs.forEach((i) => { i.dataset.kept = 'yes'; }));
+    await page.evaluate(async () => (await import('/ui/files.js')).refreshAll());
+    await waitForCount(2);
+    assert.equal(await page.locator('#file-list .thumb.has-image img[data-kept="yes"]').count(), 2);
     await noViolations('25-files-grid-desktop');
     await page.reload();
     await page.locator('#file-list[data-view="grid"]').waitFor();

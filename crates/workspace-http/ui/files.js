@@ -233,10 +233,12 @@ function relativeFolder(file) {
   return parent.startsWith(`${base}/`) ? parent.slice(base.length + 1) : parent;
 }
 
-function fileItem(file) {
+/** A file's row; `shown` is the thumbnail its row already showed in this layout, if any. */
+function fileItem(file, shown) {
   const thumb = h('button', { type: 'button', class: 'thumb', tabindex: '-1', 'aria-hidden': 'true', onClick: () => openDetails(file) },
     h('span', { class: 'type-badge', text: typeLabel(file) }));
-  if (isImage(file)) loadThumbnail(thumb, file, state.view === 'grid');
+  if (shown) showThumbnail(thumb, shown);
+  else if (isImage(file)) loadThumbnail(thumb, file, state.view === 'grid');
   const where = relativeFolder(file);
   return h('li', { class: 'item file', dataset: { id: file.id } },
     checkbox(`Select ${file.name}`, state.selected.has(file.id), (on) => select(file, on)),
@@ -257,12 +259,18 @@ async function loadThumbnail(holder, file, grid) {
   try {
     const src = await api.thumbnailUrl(file.id, grid ? 256 : 96);
     const img = h('img', { src, alt: '', loading: 'lazy', decoding: 'async' });
-    img.addEventListener('load', () => holder.classList.add('has-image'), { once: true });
     img.addEventListener('error', () => img.remove(), { once: true });
-    holder.append(img);
+    showThumbnail(holder, img);
   } catch {
     // The type badge stays.
   }
+}
+
+/** Puts `img` in `holder`, which shows it over the type badge once it has loaded. */
+function showThumbnail(holder, img) {
+  if (img.complete && img.naturalWidth > 0) holder.classList.add('has-image');
+  else img.addEventListener('load', () => holder.classList.add('has-image'), { once: true });
+  holder.append(img);
 }
 
 function emptyState(kind, message, hint, action) {
@@ -323,10 +331,20 @@ export async function loadFiles() {
 }
 
 function render() {
-  const list = clear($('file-list'));
+  const list = $('file-list');
+  // A file id is one version, whose thumbnail never changes: the thumbnails shown move into the
+  // new rows, so a refresh (after every change in the feed) neither blanks nor reloads them.
+  const shown = new Map();
+  if (list.dataset.view === state.view) {
+    for (const item of list.querySelectorAll('.item.file')) {
+      const img = item.querySelector('.thumb img');
+      if (img) shown.set(item.dataset.id, img);
+    }
+  }
+  clear(list);
   list.dataset.view = state.view;
   for (const folder of state.folders) list.append(folderItem(folder));
-  for (const file of state.files) list.append(fileItem(file));
+  for (const file of state.files) list.append(fileItem(file, shown.get(file.id)));
   syncSelection();
 }
 
