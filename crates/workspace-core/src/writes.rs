@@ -9,11 +9,11 @@
 //! with its checksums read in one query, [`plan_query`]; the superseded rows marked in one
 //! statement, then the new content, the new rows, the events and the counters written together:
 //! one statement on PostgreSQL, on SQLite sent together, 16 statements per call, see
-//! [`db::execute_all`]), one lock of the workspace and one commit. On a SQLite file the batch runs on the lane's own
-//! thread where it can ([`commit_direct`]), with no trip to the pool's writer thread at all, and
-//! as single-row statements each built once ([`DirectSql`]): there a statement costs SQLite
-//! microseconds and no round trip, so one per path, checksum or row is cheaper than building
-//! the combined ones for each batch.
+//! [`db::execute_all`]), one lock of the workspace and one commit. On a SQLite file the batch
+//! runs on the lane's own thread where it can ([`commit_direct`]), with no trip to the pool's
+//! writer thread at all, and as single-row statements each built once ([`DirectSql`]): there a
+//! statement costs SQLite microseconds and no round trip, so one per path, checksum or row is
+//! cheaper than building the combined ones for each batch.
 //! The flush that makes the commit durable, after which its writes are answered, runs beside the
 //! lane's next batch (one flush covers every commit made before it began): +20 % small writes in
 //! the bench over waiting for it. A lone write is a batch of one, with the statements a single
