@@ -504,8 +504,8 @@ fn file_row(row: &Row<'_>) -> rusqlite::Result<file::Model> {
         source: row.get(11)?,
         source_session_id: row.get(12)?,
         source_exec_id: row.get(13)?,
-        created_at: time_at(row, 14)?.ok_or_else(|| conversion(14, "created_at is null"))?,
-        updated_at: time_at(row, 15)?.ok_or_else(|| conversion(15, "updated_at is null"))?,
+        created_at: required_time_at(row, 14)?,
+        updated_at: required_time_at(row, 15)?,
         content_id: uuid_at(row, 16)?,
         chain_id: uuid_at(row, 17)?,
         version: row.get(18)?,
@@ -552,7 +552,7 @@ pub(crate) fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
 
 /// A time as sqlx writes a `DateTime<Utc>` on SQLite (RFC 3339 with an offset); anything else
 /// is refused, and the read goes to the pool.
-pub(crate) fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get_ref(i)? {
         ValueRef::Null => Ok(None),
         value => {
@@ -561,6 +561,12 @@ pub(crate) fn time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTi
             Ok(Some(time.with_timezone(&Utc)))
         }
     }
+}
+
+/// [`time_at`] of a column that is never NULL (a NULL there is refused like any other value
+/// this module does not decode).
+pub(crate) fn required_time_at(row: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    time_at(row, i)?.ok_or_else(|| conversion(i, "a time that is never null is null"))
 }
 
 fn conversion(i: usize, err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {

@@ -212,14 +212,7 @@ impl WorkspaceManager {
         let read = |row: &rusqlite::Row<'_>| {
             Ok(match sort {
                 SortKey::Path => Cursor::Path(row.get(0)?),
-                SortKey::CreatedAt => Cursor::CreatedAt(
-                    crate::direct::time_at(row, 0)?.ok_or(rusqlite::Error::InvalidColumnType(
-                        0,
-                        "created_at".into(),
-                        rusqlite::types::Type::Null,
-                    ))?,
-                    row.get(1)?,
-                ),
+                SortKey::CreatedAt => Cursor::CreatedAt(crate::direct::required_time_at(row, 0)?, row.get(1)?),
                 SortKey::Size => Cursor::Size(row.get(0)?, row.get(1)?),
             })
         };
